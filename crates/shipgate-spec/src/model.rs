@@ -1,0 +1,456 @@
+//! The model of `shipgate.toml`.
+//!
+//! The top-level sections are the template every environment inherits; an environment
+//! adds only scale parameters and its own delivery policy (see [`Environment`]). The
+//! serde and schemars attributes here describe the file for the JSON Schema and for JSON
+//! output; reading the file is done by `sections.rs`, which reports every error at once.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use crate::values::{
+    ByteSize, Date, Duration, Fraction, Listen, Name, Signal, TimeOfDay, TimeZoneName, Weekday, Weight,
+};
+
+/// A whole `shipgate.toml`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "shipgate.toml", description = "How shipgate builds, tests, checks and deploys one app.")]
+pub struct Spec {
+    pub app: App,
+    pub artifact: Artifact,
+    pub run: Run,
+    #[serde(default)]
+    pub pipeline: Pipeline,
+    /// Secrets the app needs, by name. Their values never go in this file.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, SecretDecl>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migrations: Option<Migrations>,
+    /// Where the app runs. Each environment inherits every top-level section.
+    pub environments: BTreeMap<String, Environment>,
+    #[serde(default)]
+    pub windows: Windows,
+    /// Per-rule severity overrides, by rule id (`SG0101`) or name (`mutable-artifact`).
+    #[serde(default)]
+    pub policy: BTreeMap<String, Severity>,
+    #[serde(default)]
+    pub notify: Notify,
+}
+
+/// The app this file describes.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct App {
+    /// A DNS label: lowercase letters, digits and `-`.
+    pub name: Name,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// What runs: a file, directory or archive built by the pipeline (process targets), or a
+/// container image pinned by digest (container targets). Exactly one of the two.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Artifact {
+    /// A path relative to this file: a binary, a directory or a `.tar.gz`.
+    Path(String),
+    /// A container image reference, pinned by digest (`registry/app@sha256:…`).
+    Image(String),
+}
+
+/// How an instance of the app is started, checked and stopped.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Run {
+    /// The program and its arguments. `${PORT}` is replaced by the port the instance must
+    /// listen on; the same value is also in the `PORT` environment variable.
+    pub command: Vec<String>,
+    /// Environment variables (not secrets: declare those under `[secrets]`).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Working directory, relative to the artifact's root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
+    /// How long a removed instance keeps serving requests already sent to it.
+    #[serde(default = "defaults::drain")]
+    pub drain: Duration,
+    /// The signal that asks an instance to stop.
+    #[serde(default = "defaults::stop_signal")]
+    pub stop_signal: Signal,
+    /// How long an instance may take to exit after `stop_signal` before it is killed.
+    #[serde(default = "defaults::stop_grace")]
+    pub stop_grace: Duration,
+}
+
+/// How shipgate decides an instance is healthy. Exactly one of `http`, `tcp`, `exec`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Health {
+    #[serde(flatten)]
+    pub probe: Probe,
+    #[serde(default = "defaults::health_interval")]
+    pub interval: Duration,
+    #[serde(default = "defaults::health_timeout")]
+    pub timeout: Duration,
+    /// Consecutive successes before an instance counts as healthy.
+    #[serde(default = "defaults::healthy")]
+    pub healthy: u32,
+    /// Consecutive failures before an instance counts as unhealthy.
+    #[serde(default = "defaults::unhealthy")]
+    pub unhealthy: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Probe {
+    /// `GET` this path on the instance's port; any 2xx or 3xx answer is a success.
+    Http(String),
+    /// Connect to the instance's port.
+    Tcp(bool),
+    /// Run this command; exit status 0 is a success.
+    Exec(Vec<String>),
+}
+
+/// Shell commands for the stages of the pipeline, run in this file's folder.
+#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Pipeline {
+    #[serde(default)]
+    pub lint: Vec<String>,
+    #[serde(default)]
+    pub build: Vec<String>,
+    #[serde(default)]
+    pub test: Vec<String>,
+    /// Scanners whose SARIF output becomes findings.
+    #[serde(default)]
+    pub scan: Vec<String>,
+    /// Where the test commands leave JUnit XML reports (a glob).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub junit: Option<String>,
+}
+
+/// A declared secret. The value is set with `shipgate secrets set ENV NAME`.
+#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretDecl {}
+
+/// Database migrations (PostgreSQL).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Migrations {
+    /// The folder with `expand/` and `contract/` migrations.
+    #[serde(default = "defaults::migrations_dir")]
+    pub dir: String,
+    /// The name of the declared secret that holds the database URL.
+    pub database: String,
+}
+
+/// One place the app runs. Everything not here comes from the top-level sections.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    /// Where shipgate's proxy accepts this environment's traffic.
+    pub listen: Listen,
+    #[serde(default = "defaults::replicas")]
+    pub replicas: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
+    /// Environments a release must have passed before it may come here.
+    #[serde(default)]
+    pub requires: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approvals: Option<Approvals>,
+    #[serde(default)]
+    pub strategy: Strategy,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<Analysis>,
+    /// How long the new release is watched after full promotion before the deployment
+    /// counts as done (and the previous release is let go).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bake: Option<Duration>,
+    /// Checks run against the new version before it takes traffic and after promotion.
+    #[serde(default)]
+    pub smoke: Vec<SmokeCheck>,
+}
+
+/// Limits for each instance.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<ByteSize>,
+    /// CPU cores, e.g. `0.5`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<f64>,
+}
+
+/// Who must approve a deployment to this environment.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Approvals {
+    pub required: u32,
+    /// `role:NAME` or `user:NAME`; roles are `viewer`, `deployer`, `approver`, `admin`.
+    #[serde(default)]
+    pub from: Vec<Approver>,
+    /// Whether the author of a deployment may approve it.
+    #[serde(default)]
+    pub self_approval: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Approver {
+    Role(Role),
+    User(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Viewer,
+    Deployer,
+    Approver,
+    Admin,
+}
+
+/// How a new release replaces the running one.
+#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Start the new instances, wait for health, switch all traffic at once.
+    #[default]
+    Direct,
+    /// Send a growing share of traffic to the new version, judging it at each step.
+    Canary(Vec<CanaryStep>),
+    /// Start the new version beside the old, check it on a preview route, then switch.
+    BlueGreen(BlueGreen),
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CanaryStep {
+    /// Percent of requests sent to the new version during this step.
+    pub weight: Weight,
+    /// How long to stay at this weight while analysis watches.
+    pub hold: Duration,
+    /// Wait for `shipgate promote` after the hold.
+    #[serde(default)]
+    pub pause: bool,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BlueGreen {
+    /// How long the new version is checked on the preview route before the switch.
+    #[serde(default = "defaults::preview")]
+    pub preview: Duration,
+    /// Switch without waiting for `shipgate promote`.
+    #[serde(default = "defaults::auto_promote")]
+    pub auto_promote: bool,
+    /// How long the old version stays warm after the switch, for an instant rollback.
+    #[serde(default = "defaults::scale_down_delay")]
+    pub scale_down_delay: Duration,
+}
+
+/// Limits the new version must stay within during rollout and bake.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Analysis {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_rate_max: Option<Fraction>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p50_max: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p95_max: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99_max: Option<Duration>,
+    /// Compare the new version with the stable one serving at the same time.
+    #[serde(default)]
+    pub compare: Compare,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Compare {
+    #[default]
+    Stable,
+    None,
+}
+
+/// One smoke check: an HTTP request to the new version, or a command.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SmokeCheck {
+    #[serde(flatten)]
+    pub probe: SmokeProbe,
+    /// The HTTP status the check expects.
+    #[serde(default = "defaults::smoke_status")]
+    pub expect: u16,
+    /// Text the response body must contain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contains: Option<String>,
+    #[serde(default = "defaults::smoke_timeout")]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SmokeProbe {
+    /// A path requested with `GET`.
+    Http(String),
+    /// A command; `SHIPGATE_URL` holds the new version's address.
+    Exec(Vec<String>),
+}
+
+/// When deployments may not run without an explicit, recorded override.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Windows {
+    /// The IANA time zone in which days, dates and times are read.
+    #[serde(default = "TimeZoneName::utc")]
+    pub timezone: TimeZoneName,
+    #[serde(default)]
+    pub freeze: Vec<Freeze>,
+}
+
+impl Default for Windows {
+    fn default() -> Self {
+        Windows { timezone: TimeZoneName::utc(), freeze: Vec::new() }
+    }
+}
+
+/// One freeze: on the given weekdays and/or between two dates (inclusive), optionally
+/// only between two times of day.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Freeze {
+    #[serde(default)]
+    pub days: Vec<Weekday>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Date>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<Date>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<TimeOfDay>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<TimeOfDay>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Deny,
+    Warn,
+}
+
+/// Who hears about deployments.
+#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Notify {
+    #[serde(default)]
+    pub webhook: Vec<Webhook>,
+    #[serde(default)]
+    pub command: Vec<NotifyCommand>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    /// An `http://` or `https://` URL that receives a JSON `POST` per event.
+    pub url: String,
+    /// Which events; all when empty.
+    #[serde(default)]
+    pub events: Vec<Event>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyCommand {
+    /// Run with the event as JSON on standard input.
+    pub run: Vec<String>,
+    #[serde(default)]
+    pub events: Vec<Event>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+pub enum Event {
+    #[serde(rename = "deployment.started")]
+    DeploymentStarted,
+    #[serde(rename = "deployment.succeeded")]
+    DeploymentSucceeded,
+    #[serde(rename = "deployment.failed")]
+    DeploymentFailed,
+    #[serde(rename = "deployment.rolled_back")]
+    DeploymentRolledBack,
+    #[serde(rename = "approval.requested")]
+    ApprovalRequested,
+    #[serde(rename = "gate.refused")]
+    GateRefused,
+}
+
+impl Event {
+    pub const ALL: [(&str, Event); 6] = [
+        ("deployment.started", Event::DeploymentStarted),
+        ("deployment.succeeded", Event::DeploymentSucceeded),
+        ("deployment.failed", Event::DeploymentFailed),
+        ("deployment.rolled_back", Event::DeploymentRolledBack),
+        ("approval.requested", Event::ApprovalRequested),
+        ("gate.refused", Event::GateRefused),
+    ];
+}
+
+/// Default values, shared by the reader and the schema so they cannot disagree.
+pub mod defaults {
+    use crate::values::{Duration, Signal};
+
+    pub fn drain() -> Duration {
+        Duration::from_secs(30)
+    }
+    pub fn stop_signal() -> Signal {
+        Signal::Term
+    }
+    pub fn stop_grace() -> Duration {
+        Duration::from_secs(10)
+    }
+    pub fn health_interval() -> Duration {
+        Duration::from_secs(1)
+    }
+    pub fn health_timeout() -> Duration {
+        Duration::from_secs(2)
+    }
+    pub fn healthy() -> u32 {
+        2
+    }
+    pub fn unhealthy() -> u32 {
+        3
+    }
+    pub fn migrations_dir() -> String {
+        "migrations".to_owned()
+    }
+    pub fn replicas() -> u32 {
+        1
+    }
+    pub fn preview() -> Duration {
+        Duration::from_secs(60)
+    }
+    pub fn auto_promote() -> bool {
+        true
+    }
+    pub fn scale_down_delay() -> Duration {
+        Duration::from_secs(600)
+    }
+    pub fn smoke_status() -> u16 {
+        200
+    }
+    pub fn smoke_timeout() -> Duration {
+        Duration::from_secs(10)
+    }
+}

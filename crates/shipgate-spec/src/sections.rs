@@ -1,0 +1,950 @@
+//! Reading each section of `shipgate.toml` (see `decode.rs` for the machinery).
+
+use std::collections::BTreeMap;
+
+use crate::decode::{Decode, Decoder, Fields, Node, decode_from_str};
+use crate::diagnostic::{Code, Diagnostic};
+use crate::model::*;
+use crate::suggest;
+use crate::values::{
+    ByteSize, Date, Duration, Fraction, Invalid, Listen, Name, Signal, TimeOfDay, TimeZoneName, Weekday, Weight,
+    is_env_var_name, quoted_all, quoted_list,
+};
+
+decode_from_str!(ByteSize, Listen, Name, Signal, TimeOfDay, TimeZoneName, Weekday);
+
+impl Decode for Duration {
+    fn decode(node: &Node<'_>, decoder: &mut Decoder) -> Option<Self> {
+        if let Some(number) = node.as_integer() {
+            node.wrong_type_hint(
+                decoder,
+                "a duration with a unit",
+                format!("write `{number}s` for seconds or `{number}ms` for milliseconds"),
+            );
+            return None;
+        }
+        node.parse_str(decoder, Duration::parse)
+    }
+}
+
+impl Decode for Weight {
+    fn decode(node: &Node<'_>, decoder: &mut Decoder) -> Option<Self> {
+        let percent = node.as_number(decoder)?;
+        Weight::from_percent(percent).map_err(|invalid| decoder.invalid(node, invalid)).ok()
+    }
+}
+
+impl Decode for Fraction {
+    fn decode(node: &Node<'_>, decoder: &mut Decoder) -> Option<Self> {
+        let value = node.as_number(decoder)?;
+        Fraction::new(value).map_err(|invalid| decoder.invalid(node, invalid)).ok()
+    }
+}
+
+impl Decode for Date {
+    fn decode(node: &Node<'_>, decoder: &mut Decoder) -> Option<Self> {
+        match node.as_datetime() {
+            Some(text) => Date::parse(&text).map_err(|invalid| decoder.invalid(node, invalid)).ok(),
+            None => node.parse_str(decoder, Date::parse),
+        }
+    }
+}
+
+/// A whole number within `range`, e.g. replicas or HTTP status codes.
+fn bounded<T: TryFrom<u32>>(
+    node: &Node<'_>,
+    decoder: &mut Decoder,
+    range: std::ops::RangeInclusive<u32>,
+    what: &str,
+) -> Option<T> {
+    let value = u32::decode(node, decoder)?;
+    if !range.contains(&value) {
+        decoder.invalid(
+            node,
+            Invalid::new(format!("{what} `{value}` is out of range")).hint(format!(
+                "use a whole number from {} to {}",
+                range.start(),
+                range.end()
+            )),
+        );
+        return None;
+    }
+    T::try_from(value).ok()
+}
+
+/// A non-empty list of non-empty strings (a command and its arguments).
+fn command(node: &Node<'_>, decoder: &mut Decoder) -> Option<Vec<String>> {
+    let Some(words) = Vec::<String>::decode(node, decoder) else {
+        if node.value().and_then(|value| value.as_str()).is_some() {
+            // Replace the generic "must be an array" with advice.
+            if let Some(last) = decoder.diagnostics.last_mut() {
+                last.hint = Some("write the program and its arguments as a list, e.g. `[\"./server\", \"--port\", \"${PORT}\"]`; use `[\"sh\", \"-c\", \"…\"]` for a shell line".to_owned());
+            }
+        }
+        return None;
+    };
+    if words.first().is_none_or(String::is_empty) {
+        decoder.invalid(
+            node,
+            Invalid::new("the command is empty").hint("name the program to run first, e.g. `[\"./server\"]`"),
+        );
+        return None;
+    }
+    Some(words)
+}
+
+/// Reads the fields of an enum written as a table with exactly one of `variants` set.
+fn one_of<'a>(
+    fields: &mut Fields<'a>,
+    decoder: &mut Decoder,
+    variants: &[&'static str],
+) -> Option<(&'static str, Node<'a>)> {
+    let present: Vec<&'static str> = variants.iter().copied().filter(|variant| fields.contains(variant)).collect();
+    for variant in variants {
+        fields.mark_asked(variant);
+    }
+    match present.as_slice() {
+        [one] => fields.node(one).map(|node| (*one, node)),
+        [] => {
+            decoder.report(
+                Diagnostic::new(
+                    Code::MissingKey,
+                    fields.node.span.clone(),
+                    format!("{} needs one of {}", fields.display_name(), quoted_list(variants.iter().copied())),
+                )
+                .with_hint(format!("add one of {}", quoted_list(variants.iter().copied()))),
+            );
+            None
+        }
+        [_, second, ..] => {
+            let span = fields.key_span(second).unwrap_or_else(|| fields.node.span.clone());
+            decoder.report(
+                Diagnostic::new(
+                    Code::Conflict,
+                    span,
+                    format!(
+                        "{} sets {}, but only one of them may be set",
+                        fields.display_name(),
+                        quoted_all(present.iter().copied())
+                    ),
+                )
+                .with_hint("keep one and remove the others"),
+            );
+            None
+        }
+    }
+}
+
+impl Decode for App {
+    fn decode(node: &Node<'_>, decoder: &mut Decoder) -> Option<Self> {
+        let mut fields = Fields::open(node, decoder)?;
+        let name = fields.required(decoder, "name", "name = \"my-app\"");
+        let description = fields.optional(decoder, "description");
+        fields.finish(decoder);
+        Some(App { name: name?, description })
+    }
+}
+
+impl Decode for Artifact {
+    fn decode(node: &Node<'_>, decoder: &mut Decoder) -> Option<Self> {
+        let mut fields = Fields::open(node, decoder)?;
+        let chosen = one_of(&mut fields, decoder, &["path", "image"]);
+        fields.finish(decoder);
+        let (variant, value) = chosen?;
+        let text = String::decode(&value, decoder)?;
+        if text.is_empty() {
+            decoder.invalid(
+                &value,
+                Invalid::new(format!("`{variant}` is empty"))
+                    .hint("name the file the build produces, e.g. `target/release/my-app`"),
+            );
+            return None;
+        }
+        Some(if variant == "path" { Artifact::Path(text) } else { Artifact::Image(text) })
+    }
+}
+
+impl Decode for Run {
+    fn decode(node: &Node<'_>, decoder: &mut Decoder) -> Option<Self> {
+        let mut fields = Fields::open(node, decoder)?;
+        let command = match fields.node("command") {
+            Some(node) => command(&node, decoder),
+            None => {
+                fields.missing(decoder, "command", "command = [\"./my-app\", \"--port\", \"${PORT}\"]");
+                None
+            }
+        };
+        let env = fields.node("env").and_then(|node| env_vars(&node, decoder)).unwrap_or_default();
+        let workdir = fields.optional(decoder, "workdir");
+        let health = fields.optional(decoder, "health");
+        let drain = fields.optional(decoder, "drain").unwrap_or_else(defaults::drain);
+        let stop_signal = fields.optional(decoder, "stop_signal").unwrap_or_else(defaults::stop_signal);
+        let stop_grace = fields.optional(decoder, "stop_grace").unwrap_or_else(defaults::stop_grace);
+        fields.finish(decoder);
+        Some(Run { command: command?, env, workdir, health, drain, stop_signal, stop_grace })
+    }
+}
+
+fn env_vars(node: &Node<'_>, decoder: &mut Decoder) -> Option<BTreeMap<String, String>> {
+    let fields = Fields::open(node, decoder)?;
+    for (name, span, _) in fields.entries() {
+        if !is_env_var_name(&name) {
+            decoder.report(
+                Diagnostic::new(Code::InvalidValue, span, format!("`{name}` is not a valid environment variable name"))
+                    .with_hint("use letters, digits and `_`, not starting with a digit"),
+            );
+        }
+    }
+    BTreeMap::<String, String>::decode(node, decoder)
+}
+
+impl Decode for Health {
+    fn decode(node: &Node<'_>, decoder: &mut Decoder) -> Option<Self> {
+        let mut fields = Fields::open(node, decoder)?;
+        let probe = one_of(&mut fields, decoder, &["http", "tcp", "exec"]).and_then(|(variant, value)| match variant {
+            "http" => {
+                let path = value.as_str(decoder)?;
+                if !path.starts_with('/') {
+                    decoder.invalid(
+                        &value,
+                        Invalid::new(format!("health path `{path}` does not start with `/`"))
+                            .hint("write the path only, e.g. `/healthz`"),
+                    );
+                    return None;
+                }
+                Some(Probe::Http(path.to_owned()))
+            }
+            "tcp" => match bool::decode(&value, decoder)? {
+                true => Some(Probe::Tcp(true)),
+                false => {
+                    decoder.invalid(
+                        &value,
+                        Invalid::new("`tcp = false` checks nothing")
+                            .hint("use `tcp = true`, or choose `http` or `exec`"),
+                    );
+                    None
+                }
+            },
+            _ => command(&value, decoder).map(Probe::Exec),
+        });
+        let interval = fields.optional(decoder, "interval").unwrap_or_else(defaults::health_interval);
+        let timeout = fields.optional(decoder, "timeout").unwrap_or_else(defaults::health_timeout);
+        let healthy = fields
+            .node("healthy")
+            .map_or(Some(defaults::healthy()), |node| bounded(&node, decoder, 1..=100, "threshold"));
+        let unhealthy = fields
+            .node("unhealthy")
+            .map_or(Some(defaults::unhealthy()), |node| bounded(&node, decoder, 1..=100, "threshold"));
+        for (key, value) in [("interval", interval), ("timeout", timeout)] {
+            if value == Duration::from_millis(0) {
+                if let Some(node) = fields.node(key) {
+                    decoder
+                        .invalid(&node, Invalid::new(format!("health `{key}` is zero")).hint("use at least `100ms`"));
+                }
+            }
+        }
+        fields.finish(decoder);
+        Some(Health { probe: probe?, interval, timeout, healthy: healthy?, unhealthy: unhealthy? })
+    }
+}
+
+impl Decode for Pipeline {
+    fn decode(node: &Node<'_>, decoder: &mut Decoder) -> Option<Self> {
+        let mut fields = Fields::open(node, decoder)?;
+        let pipeline = Pipeline {
+            lint: fields.optional(decoder, "lint").unwrap_or_default(),
+            build: fields.optional(decoder, "build").unwrap_or_default(),
+            test: fields.optional(decoder, "test").unwrap_or_default(),
+            scan: fields.optional(decoder, "scan").unwrap_or_default(),
+            junit: fields.optional(decoder, "junit"),
+        };
+        fields.finish(decoder);
+        Some(pipeline)
+    }
+}
+
+impl Decode for SecretDecl {
+    fn decode(node: &Node<'_>, decoder: &mut Decoder) -> Option<Self> {
+        if !node.is_table() {
+            decoder.report(
+                Diagnostic::new(Code::SecretValueInSpec, node.span.clone(), format!("`{}` holds a value, but secret values never go in shipgate.toml", node.path))
+                    .with_label("remove this value")
+                    .with_hint(format!(
+                        "declare the name only (`{} = {{}}`) and set the value with `shipgate secrets set ENV {}`; if this value was real, rotate it, since it is in your history now",
+                        node.path.trim_start_matches("secrets."),
+                        node.path.trim_start_matches("secrets.")
+                    )),
+            );
+            return None;
+        }
+        let fields = Fields::open(node, decoder)?;
+        fields.finish(decoder);
+        Some(SecretDecl {})
+    }
+}
+
+fn secrets(node: &Node<'_>, decoder: &mut Decoder) -> Option<BTreeMap<String, SecretDecl>> {
+    let fields = Fields::open(node, decoder)?;
+    for (name, span, _) in fields.entries() {
+        if !is_env_var_name(&name) {
+            decoder.report(
+                Diagnostic::new(
+                    Code::InvalidValue,
+                    span,
+                    format!("secret name `{name}` is not a valid environment variable name"),
+                )
+                .with_hint(
+                    "secrets reach the app as environment variables: use letters, digits and `_`, e.g. `DATABASE_URL`",
+                ),
+            );
+        }
+    }
+    BTreeMap::<String, SecretDecl>::decode(node, decoder)
+}
+
+impl Decode for Migrations {
+    fn decode(node: &Node<'_>, decoder: &mut Decoder) -> Option<Self> {
+        let mut fields = Fields::open(node, decoder)?;
+        let dir = fields.optional(decoder, "dir").unwrap_or_else(defaults::migrations_dir);
+        let database = fields.required(decoder, "database", "database = \"DATABASE_URL\"");
+        fields.finish(decoder);
+        Some(Migrations { dir, database: database? })
+    }
+}
+
+/// Keys an environment may set: scale parameters, then its delivery policy.
+pub const ENVIRONMENT_KEYS: [&str; 10] =
+    ["listen", "replicas", "region", "resources", "requires", "approvals", "strategy", "analysis", "bake", "smoke"];
+
+/// Keys of the template (the top level and `[run]`) that environments inherit and may not change.
+const TEMPLATE_KEYS: [&str; 17] = [
+    "app",
+    "artifact",
+    "run",
+    "pipeline",
+    "secrets",
+    "migrations",
+    "windows",
+    "policy",
+    "notify",
+    "command",
+    "env",
+    "workdir",
+    "health",
+    "drain",
+    "stop_signal",
+    "stop_grace",
+    "image",
+];
+
+impl Decode for Environment {
+    fn decode(node: &Node<'_>, decoder: &mut Decoder) -> Option<Self> {
+        let mut fields = Fields::open(node, decoder)?;
+        let listen = fields.required(decoder, "listen", "listen = \"127.0.0.1:8080\"");
+        let replicas = fields
+            .node("replicas")
+            .map_or(Some(defaults::replicas()), |node| bounded(&node, decoder, 1..=1000, "replicas"));
+        let region = fields.optional(decoder, "region");
+        let resources = fields.optional(decoder, "resources");
+        let requires = fields.optional(decoder, "requires").unwrap_or_default();
+        let approvals = fields.optional(decoder, "approvals");
+        let strategy = fields.optional(decoder, "strategy").unwrap_or_default();
+        let analysis = fields.optional(decoder, "analysis");
+        let bake = fields.optional(decoder, "bake");
+        let smoke = fields.optional(decoder, "smoke").unwrap_or_default();
+        report_parity_violations(&mut fields, decoder);
+        fields.finish(decoder);
+        Some(Environment {
+            listen: listen?,
+            replicas: replicas?,
+            region,
+            resources,
+            requires,
+            approvals,
+            strategy,
+            analysis,
+            bake,
+            smoke,
+        })
+    }
+}
+
+/// An environment that sets anything but scale and delivery policy breaks environment
+/// parity: staging would no longer test what production runs.
+fn report_parity_violations(fields: &mut Fields<'_>, decoder: &mut Decoder) {
+    for (key, span) in fields.unasked() {
+        let Some(template_key) = TEMPLATE_KEYS.iter().find(|template| **template == key) else { continue };
+        let section = if ["app", "artifact", "run", "pipeline", "secrets", "migrations", "windows", "policy", "notify"]
+            .contains(template_key)
+        {
+            format!("`[{key}]`")
+        } else {
+            format!("`{key}` in `[run]`")
+        };
+        decoder.report(
+            Diagnostic::new(Code::EnvironmentParity, span, format!("environments differ only in scale parameters: {} may not set `{key}`", fields.display_name()))
+                .with_label("not a scale parameter")
+                .with_hint(format!(
+                    "set {section} once at the top level, where every environment inherits it; an environment may set only {}",
+                    quoted_list(ENVIRONMENT_KEYS)
+                )),
+        );
+        fields.mark_asked(template_key);
+    }
+}
+
+impl Decode for Resources {
+    fn decode(node: &Node<'_>, decoder: &mut Decoder) -> Option<Self> {
+        let mut fields = Fields::open(node, decoder)?;
+        let memory = fields.optional(decoder, "memory");
+        let cpu = fields.node("cpu").and_then(|node| {
+            let cores = node.as_number(decoder)?;
+            if cores > 0.0 && cores <= 1024.0 {
+                Some(cores)
+            } else {
+                decoder.invalid(
+                    &node,
+                    Invalid::new(format!("cpu `{cores}` is out of range"))
+                        .hint("give CPU cores as a number more than 0, e.g. `0.5` or `2`"),
+                );
+                None
+            }
+        });
+        fields.finish(decoder);
+        Some(Resources { memory, cpu })
+    }
+}
+
+impl Decode for Approvals {
+    fn decode(node: &Node<'_>, decoder: &mut Decoder) -> Option<Self> {
+        let mut fields = Fields::open(node, decoder)?;
+        let required = match fields.node("required") {
+            Some(node) => bounded(&node, decoder, 1..=100, "required approvals"),
+            None => {
+                fields.missing(decoder, "required", "required = 1");
+                None
+            }
+        };
+        let from = fields.optional(decoder, "from").unwrap_or_default();
+        let self_approval = fields.optional(decoder, "self_approval").unwrap_or(false);
+        fields.finish(decoder);
+        Some(Approvals { required: required?, from, self_approval })
+    }
+}
+
+const ROLES: [(&str, Role); 4] =
+    [("viewer", Role::Viewer), ("deployer", Role::Deployer), ("approver", Role::Approver), ("admin", Role::Admin)];
+
+impl Decode for Approver {
+    fn decode(node: &Node<'_>, decoder: &mut Decoder) -> Option<Self> {
+        node.parse_str(decoder, |text| {
+            let hint = "write `role:approver` (roles: `viewer`, `deployer`, `approver`, `admin`) or `user:NAME`";
+            match text.split_once(':') {
+                Some(("role", role)) => {
+                    ROLES.iter().find(|(name, _)| *name == role).map(|(_, role)| Approver::Role(*role)).ok_or_else(
+                        || {
+                            let invalid = Invalid::new(format!("unknown role `{role}`"));
+                            match suggest::closest(role, ROLES.iter().map(|(name, _)| *name)) {
+                                Some(close) => invalid.hint(format!("did you mean `role:{close}`?")),
+                                None => invalid.hint(hint),
+                            }
+                        },
+                    )
+                }
+                Some(("user", user)) if !user.is_empty() => Ok(Approver::User(user.to_owned())),
+                _ => Err(Invalid::new(format!("`{text}` is not an approver")).hint(hint)),
+            }
+        })
+    }
+}
+
+impl Decode for Strategy {
+    fn decode(node: &Node<'_>, decoder: &mut Decoder) -> Option<Self> {
+        if let Some(text) = node.value().and_then(|value| value.as_str()) {
+            return match text {
+                "direct" => Some(Strategy::Direct),
+                other => {
+                    decoder.invalid(
+                        node,
+                        Invalid::new(format!("unknown strategy `{other}`"))
+                            .hint("use `\"direct\"`, `{ canary = [...] }` or `{ blue_green = {} }`"),
+                    );
+                    None
+                }
+            };
+        }
+        let mut fields = Fields::open(node, decoder)?;
+        let chosen = one_of(&mut fields, decoder, &["canary", "blue_green"]);
+        fields.finish(decoder);
+        let (variant, value) = chosen?;
+        match variant {
+            "canary" => canary_steps(&value, decoder).map(Strategy::Canary),
+            _ => BlueGreen::decode(&value, decoder).map(Strategy::BlueGreen),
+        }
+    }
+}
+
+fn canary_steps(node: &Node<'_>, decoder: &mut Decoder) -> Option<Vec<CanaryStep>> {
+    let elements = node.elements(decoder)?;
+    if elements.is_empty() {
+        decoder.invalid(
+            node,
+            Invalid::new("a canary needs at least one step").hint("e.g. `canary = [ { weight = 10, hold = \"1m\" } ]`"),
+        );
+        return None;
+    }
+    let steps: Vec<Option<CanaryStep>> = elements.iter().map(|element| CanaryStep::decode(element, decoder)).collect();
+    // Read the weights again on their own, so that their order is checked even when another
+    // field of a step is wrong (its error is already reported).
+    let weights: Vec<Option<Weight>> = elements
+        .iter()
+        .map(|element| Fields::open(element, &mut Decoder::default())?.optional(&mut Decoder::default(), "weight"))
+        .collect();
+    for (pair, nodes) in weights.windows(2).zip(elements.windows(2)) {
+        if let [Some(before), Some(after)] = pair {
+            if after <= before {
+                decoder.report(
+                    Diagnostic::new(
+                        Code::WeightsNotIncreasing,
+                        nodes[1].span.clone(),
+                        format!("canary weights must increase: `{after}` follows `{before}` in `{}`", node.path),
+                    )
+                    .with_hint("order the steps by weight, each larger than the one before"),
+                );
+            }
+        }
+    }
+    steps.into_iter().collect()
+}
+
+impl Decode for CanaryStep {
+    fn decode(node: &Node<'_>, decoder: &mut Decoder) -> Option<Self> {
+        let mut fields = Fields::open(node, decoder)?;
+        let weight = fields.required(decoder, "weight", "weight = 10");
+        let hold = fields.required(decoder, "hold", "hold = \"1m\"");
+        let pause = fields.optional(decoder, "pause").unwrap_or(false);
+        fields.finish(decoder);
+        Some(CanaryStep { weight: weight?, hold: hold?, pause })
+    }
+}
+
+impl Decode for BlueGreen {
+    fn decode(node: &Node<'_>, decoder: &mut Decoder) -> Option<Self> {
+        let mut fields = Fields::open(node, decoder)?;
+        let blue_green = BlueGreen {
+            preview: fields.optional(decoder, "preview").unwrap_or_else(defaults::preview),
+            auto_promote: fields.optional(decoder, "auto_promote").unwrap_or_else(defaults::auto_promote),
+            scale_down_delay: fields.optional(decoder, "scale_down_delay").unwrap_or_else(defaults::scale_down_delay),
+        };
+        fields.finish(decoder);
+        Some(blue_green)
+    }
+}
+
+impl Decode for Analysis {
+    fn decode(node: &Node<'_>, decoder: &mut Decoder) -> Option<Self> {
+        let mut fields = Fields::open(node, decoder)?;
+        let analysis = Analysis {
+            error_rate_max: fields.optional(decoder, "error_rate_max"),
+            p50_max: fields.optional(decoder, "p50_max"),
+            p95_max: fields.optional(decoder, "p95_max"),
+            p99_max: fields.optional(decoder, "p99_max"),
+            compare: fields
+                .node("compare")
+                .and_then(|node| {
+                    node.parse_str(decoder, |text| match text {
+                        "stable" => Ok(Compare::Stable),
+                        "none" => Ok(Compare::None),
+                        other => Err(Invalid::new(format!("unknown comparison `{other}`"))
+                            .hint("use `stable` (judge the new version against the one serving beside it) or `none`")),
+                    })
+                })
+                .unwrap_or_default(),
+        };
+        fields.finish(decoder);
+        Some(analysis)
+    }
+}
+
+impl Decode for SmokeCheck {
+    fn decode(node: &Node<'_>, decoder: &mut Decoder) -> Option<Self> {
+        let mut fields = Fields::open(node, decoder)?;
+        let probe = one_of(&mut fields, decoder, &["http", "exec"]).and_then(|(variant, value)| match variant {
+            "http" => value.parse_str(decoder, |path| {
+                if path.starts_with('/') {
+                    Ok(SmokeProbe::Http(path.to_owned()))
+                } else {
+                    Err(Invalid::new(format!("smoke path `{path}` does not start with `/`"))
+                        .hint("write the path only, e.g. `/`"))
+                }
+            }),
+            _ => command(&value, decoder).map(SmokeProbe::Exec),
+        });
+        let expect = fields
+            .node("expect")
+            .map_or(Some(defaults::smoke_status()), |node| bounded(&node, decoder, 100..=599, "status"));
+        let contains = fields.optional(decoder, "contains");
+        let timeout = fields.optional(decoder, "timeout").unwrap_or_else(defaults::smoke_timeout);
+        fields.finish(decoder);
+        Some(SmokeCheck { probe: probe?, expect: expect?, contains, timeout })
+    }
+}
+
+impl Decode for Windows {
+    fn decode(node: &Node<'_>, decoder: &mut Decoder) -> Option<Self> {
+        let mut fields = Fields::open(node, decoder)?;
+        let timezone = fields.optional(decoder, "timezone").unwrap_or_else(TimeZoneName::utc);
+        let freeze = fields.optional(decoder, "freeze").unwrap_or_default();
+        fields.finish(decoder);
+        Some(Windows { timezone, freeze })
+    }
+}
+
+impl Decode for Freeze {
+    fn decode(node: &Node<'_>, decoder: &mut Decoder) -> Option<Self> {
+        let mut fields = Fields::open(node, decoder)?;
+        let days: Vec<Weekday> = fields.optional(decoder, "days").unwrap_or_default();
+        let from: Option<Date> = fields.optional(decoder, "from");
+        let to: Option<Date> = fields.optional(decoder, "to");
+        let after = fields.optional(decoder, "after");
+        let before = fields.optional(decoder, "before");
+        let reason = fields.required(decoder, "reason", "reason = \"weekend\"");
+        let (has_from, has_to) = (fields.contains("from"), fields.contains("to"));
+        if has_from != has_to {
+            let key = if has_from { "to" } else { "from" };
+            fields.missing(decoder, key, if has_from { "to = 2027-01-02" } else { "from = 2026-12-23" });
+        } else if let (Some(start), Some(end)) = (from, to) {
+            if start > end {
+                decoder.report(
+                    Diagnostic::new(
+                        Code::InvalidValue,
+                        node.span.clone(),
+                        format!("freeze `{}` ends (`{end}`) before it starts (`{start}`)", node.path),
+                    )
+                    .with_hint("swap `from` and `to`"),
+                );
+            }
+        }
+        if days.is_empty() && !has_from && !fields.contains("days") {
+            decoder.report(
+                Diagnostic::new(
+                    Code::MissingKey,
+                    node.span.clone(),
+                    format!("freeze `{}` says neither when (`days`) nor between which dates (`from`, `to`)", node.path),
+                )
+                .with_hint("add `days = [\"fri\"]` or `from = 2026-12-23` and `to = 2027-01-02`"),
+            );
+        }
+        fields.finish(decoder);
+        Some(Freeze { days, from, to, after, before, reason: reason? })
+    }
+}
+
+fn policy(node: &Node<'_>, decoder: &mut Decoder) -> Option<BTreeMap<String, Severity>> {
+    let fields = Fields::open(node, decoder)?;
+    let mut map = BTreeMap::new();
+    for (rule, span, value) in fields.entries() {
+        let is_id = rule.len() == 6 && rule.starts_with("SG") && rule[2..].bytes().all(|b| b.is_ascii_digit());
+        let is_name = Name::parse(&rule).is_ok();
+        if !is_id && !is_name {
+            decoder.report(
+                Diagnostic::new(Code::InvalidValue, span, format!("`{rule}` is neither a rule id nor a rule name"))
+                    .with_hint("name a rule by its id (`SG0101`) or its kebab-case name (`mutable-artifact`); `shipgate check --help` lists them"),
+            );
+            continue;
+        }
+        let severity = value.parse_str(decoder, |text| match text {
+            "deny" => Ok(Severity::Deny),
+            "warn" => Ok(Severity::Warn),
+            other => Err(Invalid::new(format!("unknown severity `{other}`")).hint("use `deny` or `warn`")),
+        });
+        if let Some(severity) = severity {
+            map.insert(rule, severity);
+        }
+    }
+    Some(map)
+}
+
+impl Decode for Notify {
+    fn decode(node: &Node<'_>, decoder: &mut Decoder) -> Option<Self> {
+        let mut fields = Fields::open(node, decoder)?;
+        let notify = Notify {
+            webhook: fields.optional(decoder, "webhook").unwrap_or_default(),
+            command: fields.optional(decoder, "command").unwrap_or_default(),
+        };
+        fields.finish(decoder);
+        Some(notify)
+    }
+}
+
+impl Decode for Webhook {
+    fn decode(node: &Node<'_>, decoder: &mut Decoder) -> Option<Self> {
+        let mut fields = Fields::open(node, decoder)?;
+        let url = match fields.node("url") {
+            Some(node) => node.parse_str(decoder, |url| {
+                let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+                match rest {
+                    Some(host) if !host.is_empty() => Ok(url.to_owned()),
+                    _ => Err(Invalid::new(format!("`{url}` is not an http(s) URL"))
+                        .hint("write the full URL, e.g. `https://hooks.example.com/deploys`")),
+                }
+            }),
+            None => {
+                fields.missing(decoder, "url", "url = \"https://hooks.example.com/deploys\"");
+                None
+            }
+        };
+        let events = fields.optional(decoder, "events").unwrap_or_default();
+        fields.finish(decoder);
+        Some(Webhook { url: url?, events })
+    }
+}
+
+impl Decode for NotifyCommand {
+    fn decode(node: &Node<'_>, decoder: &mut Decoder) -> Option<Self> {
+        let mut fields = Fields::open(node, decoder)?;
+        let run = match fields.node("run") {
+            Some(node) => command(&node, decoder),
+            None => {
+                fields.missing(decoder, "run", "run = [\"./notify.sh\"]");
+                None
+            }
+        };
+        let events = fields.optional(decoder, "events").unwrap_or_default();
+        fields.finish(decoder);
+        Some(NotifyCommand { run: run?, events })
+    }
+}
+
+impl Decode for Event {
+    fn decode(node: &Node<'_>, decoder: &mut Decoder) -> Option<Self> {
+        node.parse_str(decoder, |text| {
+            Event::ALL.iter().find(|(name, _)| *name == text).map(|(_, event)| *event).ok_or_else(|| {
+                let names = Event::ALL.iter().map(|(name, _)| *name);
+                let invalid = Invalid::new(format!("unknown event `{text}`"));
+                match suggest::closest(text, names.clone()) {
+                    Some(close) => invalid.hint(format!("did you mean `{close}`?")),
+                    None => invalid.hint(format!("use {}", quoted_list(names))),
+                }
+            })
+        })
+    }
+}
+
+/// The whole file: each section, then the checks that span sections.
+pub(crate) fn decode_spec(root: &Node<'_>, decoder: &mut Decoder) -> Option<Spec> {
+    let mut fields = Fields::open(root, decoder)?;
+    let app = fields.required(decoder, "app", "[app] with `name = \"my-app\"`");
+    let artifact = fields.required(decoder, "artifact", "[artifact] with `path = \"target/release/my-app\"`");
+    let run = fields.required(decoder, "run", "[run] with `command = [\"./my-app\"]`");
+    let pipeline = fields.optional(decoder, "pipeline").unwrap_or_default();
+    let secrets = fields.node("secrets").and_then(|node| secrets(&node, decoder)).unwrap_or_default();
+    let migrations: Option<Migrations> = fields.optional(decoder, "migrations");
+    let environments_node = fields.node("environments");
+    let environments = match &environments_node {
+        Some(node) => environments(node, decoder),
+        None => {
+            fields.missing(decoder, "environments", "[environments.staging] with `listen = \"127.0.0.1:8080\"`");
+            None
+        }
+    };
+    let windows = fields.optional(decoder, "windows").unwrap_or_default();
+    let policy = fields.node("policy").and_then(|node| policy(&node, decoder)).unwrap_or_default();
+    let notify = fields.optional(decoder, "notify").unwrap_or_default();
+    fields.finish(decoder);
+
+    if let (Some(migrations), Some(node)) = (&migrations, root_child(root, "migrations")) {
+        check_migrations_database(migrations, &secrets, &node, decoder);
+    }
+    if let Some(run) = &run {
+        check_env_secret_overlap(run, &secrets, root, decoder);
+    }
+    Some(Spec {
+        app: app?,
+        artifact: artifact?,
+        run: run?,
+        pipeline,
+        secrets,
+        migrations,
+        environments: environments?,
+        windows,
+        policy,
+        notify,
+    })
+}
+
+fn root_child<'a>(root: &Node<'a>, key: &'static str) -> Option<Node<'a>> {
+    let mut decoder = Decoder::default();
+    Fields::open(root, &mut decoder)?.node(key)
+}
+
+fn environments(node: &Node<'_>, decoder: &mut Decoder) -> Option<BTreeMap<String, Environment>> {
+    let fields = Fields::open(node, decoder)?;
+    let entries = fields.entries();
+    if entries.is_empty() {
+        decoder.report(
+            Diagnostic::new(Code::MissingKey, node.span.clone(), "no environments are declared").with_hint(
+                "add `[environments.staging]` and `[environments.production]`, each with a `listen` address",
+            ),
+        );
+        return None;
+    }
+    let mut decoded = BTreeMap::new();
+    let mut complete = true;
+    for (name, span, child) in &entries {
+        if let Err(invalid) = Name::parse(name) {
+            let mut diagnostic =
+                Diagnostic::new(Code::InvalidValue, span.clone(), format!("environment name `{name}` is not valid"));
+            diagnostic.hint = invalid.hint;
+            decoder.report(diagnostic);
+            complete = false;
+        }
+        match Environment::decode(child, decoder) {
+            Some(environment) => {
+                decoded.insert(name.clone(), (span.clone(), child.clone(), environment));
+            }
+            None => complete = false,
+        }
+    }
+    check_requires(&entries.iter().map(|(name, _, _)| name.as_str()).collect::<Vec<_>>(), &decoded, decoder);
+    complete.then(|| decoded.into_iter().map(|(name, (_, _, environment))| (name, environment)).collect())
+}
+
+type DecodedEnvironments<'a> = BTreeMap<String, (std::ops::Range<usize>, Node<'a>, Environment)>;
+
+/// `requires` must name declared environments, and may not form a cycle.
+fn check_requires(names: &[&str], environments: &DecodedEnvironments<'_>, decoder: &mut Decoder) {
+    for (name, (_, node, environment)) in environments {
+        let requires_node = Fields::open(node, &mut Decoder::default()).and_then(|mut fields| fields.node("requires"));
+        let element_nodes =
+            requires_node.as_ref().and_then(|node| node.elements(&mut Decoder::default())).unwrap_or_default();
+        for (index, required) in environment.requires.iter().enumerate() {
+            let span = element_nodes.get(index).map_or_else(|| node.span.clone(), |element| element.span.clone());
+            if required == name {
+                decoder.report(
+                    Diagnostic::new(Code::RequiresCycle, span, format!("environment `{name}` requires itself"))
+                        .with_hint("`requires` lists the environments a release must pass before this one"),
+                );
+            } else if !names.contains(&required.as_str()) {
+                let hint = match suggest::closest(required, names.iter().copied()) {
+                    Some(close) => format!("did you mean `{close}`?"),
+                    None => format!("the declared environments are {}", quoted_all(names.iter().copied())),
+                };
+                decoder.report(
+                    Diagnostic::new(
+                        Code::UnknownEnvironment,
+                        span,
+                        format!("environment `{name}` requires `{required}`, which is not declared"),
+                    )
+                    .with_hint(hint),
+                );
+            }
+        }
+    }
+    if let Some(cycle) = find_cycle(environments) {
+        let first = &cycle[0];
+        let span = environments.get(first).map_or(0..0, |(span, _, _)| span.clone());
+        decoder.report(
+            Diagnostic::new(
+                Code::RequiresCycle,
+                span,
+                format!(
+                    "`requires` forms a cycle: {}",
+                    cycle
+                        .iter()
+                        .chain(std::iter::once(first))
+                        .map(|name| format!("`{name}`"))
+                        .collect::<Vec<_>>()
+                        .join(" → ")
+                ),
+            )
+            .with_hint("releases flow one way, e.g. staging → production: remove one of these `requires`"),
+        );
+    }
+}
+
+/// A cycle of two or more environments through `requires`, in order, if there is one.
+fn find_cycle(environments: &DecodedEnvironments<'_>) -> Option<Vec<String>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        OnPath,
+        Done,
+    }
+    let mut marks: BTreeMap<&str, Mark> = environments.keys().map(|name| (name.as_str(), Mark::New)).collect();
+    for start in environments.keys() {
+        if marks[start.as_str()] != Mark::New {
+            continue;
+        }
+        // Iterative depth-first search: (environment, index of the next `requires` to visit).
+        let mut path: Vec<(&str, usize)> = vec![(start.as_str(), 0)];
+        marks.insert(start.as_str(), Mark::OnPath);
+        while let Some((name, next)) = path.last().copied() {
+            let requires = &environments[name].2.requires;
+            let Some(required) = requires.get(next) else {
+                marks.insert(name, Mark::Done);
+                path.pop();
+                continue;
+            };
+            if let Some(last) = path.last_mut() {
+                last.1 += 1;
+            }
+            match marks.get(required.as_str()) {
+                Some(Mark::New) => {
+                    marks.insert(required.as_str(), Mark::OnPath);
+                    path.push((required.as_str(), 0));
+                }
+                Some(Mark::OnPath) if required != name => {
+                    let from = path.iter().position(|(step, _)| *step == required)?;
+                    return Some(path[from..].iter().map(|(step, _)| (*step).to_owned()).collect());
+                }
+                _ => {}
+            }
+        }
+    }
+    None
+}
+
+fn check_migrations_database(
+    migrations: &Migrations,
+    secrets: &BTreeMap<String, SecretDecl>,
+    node: &Node<'_>,
+    decoder: &mut Decoder,
+) {
+    if secrets.contains_key(&migrations.database) {
+        return;
+    }
+    let span = Fields::open(node, &mut Decoder::default())
+        .and_then(|mut fields| fields.node("database"))
+        .map_or_else(|| node.span.clone(), |node| node.span);
+    decoder.report(
+        Diagnostic::new(
+            Code::UndeclaredSecret,
+            span,
+            format!("`migrations.database` names `{}`, which is not a declared secret", migrations.database),
+        )
+        .with_hint(format!(
+            "declare it with `{} = {{}}` under `[secrets]`; the database URL holds a password, so it is a secret",
+            migrations.database
+        )),
+    );
+}
+
+fn check_env_secret_overlap(run: &Run, secrets: &BTreeMap<String, SecretDecl>, root: &Node<'_>, decoder: &mut Decoder) {
+    for name in run.env.keys().filter(|name| secrets.contains_key(*name)) {
+        let span = root_child(root, "run")
+            .and_then(|run| Fields::open(&run, &mut Decoder::default())?.node("env"))
+            .and_then(|env| {
+                Fields::open(&env, &mut Decoder::default()).map(|fields| (fields.key_span(name), env.span.clone()))
+            })
+            .map_or(0..0, |(key, env)| key.unwrap_or(env));
+        decoder.report(
+            Diagnostic::new(
+                Code::Conflict,
+                span,
+                format!("`{name}` is both a plain variable in `[run.env]` and a declared secret"),
+            )
+            .with_hint(format!("remove `{name}` from `[run.env]`; the secret's value reaches the app under that name")),
+        );
+    }
+}

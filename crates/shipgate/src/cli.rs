@@ -1,0 +1,105 @@
+//! The command-line interface: every command, option and its help text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::env_vars;
+
+const AFTER_HELP: &str = "\
+Exit status:
+  0  success
+  1  a gate or check refused, or a deployment failed and was rolled back
+  2  usage or configuration error (bad arguments, invalid shipgate.toml)
+  3  internal error (a bug in shipgate, or the machine failed it)
+
+Documentation: README.md in the shipgate repository; `shipgate schema` prints the JSON Schema of shipgate.toml.";
+
+/// Take a web service from source to production the safe way.
+///
+/// shipgate reads one file, `shipgate.toml`, that declares how the app is built, tested,
+/// run and deployed to each environment, and refuses the unsafe ways of doing it.
+#[derive(Debug, Parser)]
+#[command(name = "shipgate", version, about, long_about, after_help = AFTER_HELP, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// When to use colour in messages; `NO_COLOR` turns it off under `auto`.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when standard error is a terminal and `NO_COLOR` is not set.
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a commented shipgate.toml for the project in this folder.
+    ///
+    /// Looks for Cargo.toml, package.json, go.mod, pyproject.toml or requirements.txt to
+    /// fill in the build and test commands and the artifact, declares a `staging` and a
+    /// `production` environment with a health probe and a canary rollout, and lists every
+    /// other option as a comment. The file validates as written.
+    #[command(after_help = AFTER_HELP)]
+    Init(InitArgs),
+
+    /// Check shipgate.toml and report every problem at once.
+    ///
+    /// Each problem is shown with its file, line and column, the line itself with a caret
+    /// under the fault, and a hint. Exits 0 when the file is valid and 2 when it is not.
+    #[command(after_help = AFTER_HELP)]
+    Validate(ValidateArgs),
+
+    /// Print the JSON Schema of shipgate.toml, for editors.
+    ///
+    /// Point taplo or Even Better TOML at it (for example with a
+    /// `#:schema ./shipgate.schema.json` comment at the top of shipgate.toml) to get
+    /// completion and checking while you type.
+    #[command(after_help = AFTER_HELP)]
+    Schema,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Overwrite an existing shipgate.toml.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The file to check.
+    #[arg(long, short = 'f', env = env_vars::SHIPGATE_FILE, default_value = shipgate_spec::FILE_NAME)]
+    pub file: PathBuf,
+
+    /// How to print problems: `human` (to standard error) or `json` (an array, to standard output).
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,17 @@
+//! One module per command.
+
+mod init;
+mod schema;
+mod validate;
+
+use crate::cli::Command;
+use crate::exit::{ExitStatus, Failure};
+use crate::output::Output;
+
+pub fn run(command: Command, out: &Output) -> Result<ExitStatus, Failure> {
+    match command {
+        Command::Init(args) => init::run(&args, out),
+        Command::Validate(args) => validate::run(&args, out),
+        Command::Schema => schema::run(out),
+    }
+}

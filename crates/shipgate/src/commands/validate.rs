@@ -1,0 +1,60 @@
+//! `shipgate validate`.
+
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::cli::{Format, ValidateArgs};
+use crate::exit::{ExitStatus, Failure};
+use crate::output::Output;
+use crate::render;
+
+pub fn run(args: &ValidateArgs, out: &Output) -> Result<ExitStatus, Failure> {
+    let bytes = read_spec(&args.file)?;
+    let display_path = args.file.display().to_string();
+    match shipgate_spec::parse(&bytes) {
+        Ok(spec) => {
+            match args.format {
+                Format::Json => out.data("[]\n")?,
+                Format::Human => {
+                    let environments: Vec<String> = spec.environments.keys().map(|name| format!("`{name}`")).collect();
+                    out.data(&format!(
+                        "`{display_path}` is valid: app `{}`, environments {}\n",
+                        spec.app.name,
+                        environments.join(", ")
+                    ))?;
+                }
+            }
+            Ok(ExitStatus::Success)
+        }
+        Err(report) => {
+            match args.format {
+                Format::Json => out.data(&format!("{}\n", render::json(&display_path, &report)))?,
+                Format::Human => out.message(&render::human(&display_path, &report, out.color())),
+            }
+            Ok(ExitStatus::Usage)
+        }
+    }
+}
+
+/// Reads at most one byte more than a spec may have, so a wrong path to a huge file fails
+/// fast instead of filling memory.
+pub fn read_spec(path: &Path) -> Result<Vec<u8>, Failure> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read `{}`", path.display())).map_err(|error| {
+            let hint = if path.file_name().is_some_and(|name| name == shipgate_spec::FILE_NAME) {
+                "run `shipgate init` to write one, or pass `--file PATH`"
+            } else {
+                "check the path given to `--file`"
+            };
+            Failure::usage(error).hint(hint)
+        })?;
+    let mut bytes = Vec::new();
+    let limit = u64::try_from(shipgate_spec::MAX_SPEC_BYTES).unwrap_or(u64::MAX) + 1;
+    file.take(limit)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read `{}`", path.display()))
+        .map_err(Failure::usage)?;
+    Ok(bytes)
+}
