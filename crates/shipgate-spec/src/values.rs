@@ -92,6 +92,9 @@ impl Duration {
                 return Err(bad("expected a number"));
             }
             let (number, after) = rest.split_at(digits);
+            if after.starts_with(char::is_whitespace) {
+                return Err(bad("spaces are not allowed; write e.g. `5s` or `1h30m`"));
+            }
             if after.starts_with(['.', ',']) {
                 return Err(bad("fractions are not allowed; use a smaller unit, e.g. `1500ms` for 1.5 seconds"));
             }
@@ -653,7 +656,7 @@ mod tests {
             ("1.5s", "fractions are not allowed"),
             ("99999999999999999999999h", "too large"),
             ("9999999999999999d", "too large"),
-            ("5 s", "unknown unit"),
+            ("5 s", "spaces are not allowed"),
         ];
         for (text, why) in cases {
             let error = Duration::parse(text).expect_err(text);
