@@ -118,11 +118,21 @@ impl<'a> Node<'a> {
     }
 
     fn wrong_type_diagnostic(&self, expected: &str) -> Diagnostic {
+        let hint = match expected {
+            "a string" => "put the value in double quotes, e.g. `\"text\"`",
+            "a whole number" => "write a whole number without quotes, e.g. `3`",
+            "a number" => "write a number without quotes, e.g. `0.5`",
+            "`true` or `false`" => "write `true` or `false`, without quotes",
+            "an array" => "write a list in square brackets, e.g. `[\"a\", \"b\"]`",
+            "a table" => "write a table: a `[section]` header with `key = value` lines under it, or `{ key = value }`",
+            _ => "`shipgate schema` shows what each key takes",
+        };
         Diagnostic::new(
             Code::WrongType,
             self.span.clone(),
             format!("`{}` must be {expected}, not {}", self.path, self.tree.type_name()),
         )
+        .with_hint(hint)
     }
 
     /// Reports that this node should have been `expected`, e.g. "a string".
@@ -259,15 +269,14 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// Reports that `key` is absent; `example` is what to add (e.g. `name = "hello"`).
     pub fn missing(&self, decoder: &mut Decoder, key: &str, example: &str) {
-        decoder.report(
-            Diagnostic::new(
-                Code::MissingKey,
-                self.node.span.clone(),
-                format!("missing `{key}` in {}", self.display_name()),
-            )
-            .with_hint(format!("add `{example}`")),
-        );
+        let (message, hint) = if self.node.path.is_empty() {
+            (format!("missing the `[{key}]` table"), format!("add `[{key}]` with `{example}`"))
+        } else {
+            (format!("missing `{key}` in {}", self.display_name()), format!("add `{example}`"))
+        };
+        decoder.report(Diagnostic::new(Code::MissingKey, self.node.span.clone(), message).with_hint(hint));
     }
 
     /// Marks `key` as handled without reading it.
@@ -285,7 +294,9 @@ impl<'a> Fields<'a> {
     }
 
     /// Reports every key that was not asked for, suggesting the closest known one.
-    pub fn finish(self, decoder: &mut Decoder) {
+    pub fn finish(mut self, decoder: &mut Decoder) {
+        let mut seen = std::collections::HashSet::new();
+        self.asked.retain(|key| seen.insert(*key));
         for (key, span) in self.unasked() {
             let message = format!("unknown key `{key}` in {}", self.display_name());
             let hint = match suggest::closest(&key, self.asked.iter().copied()) {

@@ -51,22 +51,19 @@ impl Decode for Date {
 }
 
 /// A whole number within `range`, e.g. replicas or HTTP status codes.
-fn bounded<T: TryFrom<u32>>(
+fn bounded<T: TryFrom<i64>>(
     node: &Node<'_>,
     decoder: &mut Decoder,
-    range: std::ops::RangeInclusive<u32>,
+    range: std::ops::RangeInclusive<i64>,
     what: &str,
 ) -> Option<T> {
-    let value = u32::decode(node, decoder)?;
+    let Some(value) = node.as_integer() else {
+        node.wrong_type(decoder, "a whole number");
+        return None;
+    };
     if !range.contains(&value) {
-        decoder.invalid(
-            node,
-            Invalid::new(format!("{what} `{value}` is out of range")).hint(format!(
-                "use a whole number from {} to {}",
-                range.start(),
-                range.end()
-            )),
-        );
+        let hint = format!("use a whole number from {} to {}", range.start(), range.end());
+        decoder.invalid(node, Invalid::new(format!("{what} `{value}` is out of range")).hint(hint));
         return None;
     }
     T::try_from(value).ok()
@@ -649,7 +646,7 @@ fn policy(node: &Node<'_>, decoder: &mut Decoder) -> Option<BTreeMap<String, Sev
         if !is_id && !is_name {
             decoder.report(
                 Diagnostic::new(Code::InvalidValue, span, format!("`{rule}` is neither a rule id nor a rule name"))
-                    .with_hint("name a rule by its id (`SG0101`) or its kebab-case name (`mutable-artifact`); `shipgate check --help` lists them"),
+                    .with_hint("name a rule by its id (`SG0101`) or its kebab-case name (`mutable-artifact`)"),
             );
             continue;
         }
@@ -734,9 +731,9 @@ impl Decode for Event {
 /// The whole file: each section, then the checks that span sections.
 pub(crate) fn decode_spec(root: &Node<'_>, decoder: &mut Decoder) -> Option<Spec> {
     let mut fields = Fields::open(root, decoder)?;
-    let app = fields.required(decoder, "app", "[app] with `name = \"my-app\"`");
-    let artifact = fields.required(decoder, "artifact", "[artifact] with `path = \"target/release/my-app\"`");
-    let run = fields.required(decoder, "run", "[run] with `command = [\"./my-app\"]`");
+    let app = fields.required(decoder, "app", "name = \"my-app\"");
+    let artifact = fields.required(decoder, "artifact", "path = \"target/release/my-app\"");
+    let run = fields.required(decoder, "run", "command = [\"./my-app\", \"--port\", \"${PORT}\"]");
     let pipeline = fields.optional(decoder, "pipeline").unwrap_or_default();
     let secrets = fields.node("secrets").and_then(|node| secrets(&node, decoder)).unwrap_or_default();
     let migrations: Option<Migrations> = fields.optional(decoder, "migrations");
@@ -744,7 +741,11 @@ pub(crate) fn decode_spec(root: &Node<'_>, decoder: &mut Decoder) -> Option<Spec
     let environments = match &environments_node {
         Some(node) => environments(node, decoder),
         None => {
-            fields.missing(decoder, "environments", "[environments.staging] with `listen = \"127.0.0.1:8080\"`");
+            decoder.report(
+                Diagnostic::new(Code::MissingKey, root.span.clone(), "no environments are declared").with_hint(
+                    "add `[environments.staging]` and `[environments.production]`, each with a `listen` address",
+                ),
+            );
             None
         }
     };
