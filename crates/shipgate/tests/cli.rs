@@ -34,3 +34,10 @@ fn schema_matches_the_checked_in_copy() {
         "schema/shipgate.schema.json is stale; regenerate it with `cargo run -q -p shipgate -- schema > schema/shipgate.schema.json`"
     );
 }
+
+#[test]
+fn the_example_in_the_quick_start_validates() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let run = shipgate(&root, &["validate", "--file", "examples/hello/shipgate.toml"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+}
