@@ -233,11 +233,10 @@ impl Decode for Health {
             .node("unhealthy")
             .map_or(Some(defaults::unhealthy()), |node| bounded(&node, decoder, 1..=100, "threshold"));
         for (key, value) in [("interval", interval), ("timeout", timeout)] {
-            if value == Duration::from_millis(0) {
-                if let Some(node) = fields.node(key) {
-                    decoder
-                        .invalid(&node, Invalid::new(format!("health `{key}` is zero")).hint("use at least `100ms`"));
-                }
+            if value == Duration::from_millis(0)
+                && let Some(node) = fields.node(key)
+            {
+                decoder.invalid(&node, Invalid::new(format!("health `{key}` is zero")).hint("use at least `100ms`"));
             }
         }
         fields.finish(decoder);
@@ -498,17 +497,17 @@ fn canary_steps(node: &Node<'_>, decoder: &mut Decoder) -> Option<Vec<CanaryStep
         .map(|element| Fields::open(element, &mut Decoder::default())?.optional(&mut Decoder::default(), "weight"))
         .collect();
     for (pair, nodes) in weights.windows(2).zip(elements.windows(2)) {
-        if let [Some(before), Some(after)] = pair {
-            if after <= before {
-                decoder.report(
-                    Diagnostic::new(
-                        Code::WeightsNotIncreasing,
-                        nodes[1].span.clone(),
-                        format!("canary weights must increase: `{after}` follows `{before}` in `{}`", node.path),
-                    )
-                    .with_hint("order the steps by weight, each larger than the one before"),
-                );
-            }
+        if let [Some(before), Some(after)] = pair
+            && after <= before
+        {
+            decoder.report(
+                Diagnostic::new(
+                    Code::WeightsNotIncreasing,
+                    nodes[1].span.clone(),
+                    format!("canary weights must increase: `{after}` follows `{before}` in `{}`", node.path),
+                )
+                .with_hint("order the steps by weight, each larger than the one before"),
+            );
         }
     }
     steps.into_iter().collect()
@@ -610,17 +609,17 @@ impl Decode for Freeze {
         if has_from != has_to {
             let key = if has_from { "to" } else { "from" };
             fields.missing(decoder, key, if has_from { "to = 2027-01-02" } else { "from = 2026-12-23" });
-        } else if let (Some(start), Some(end)) = (from, to) {
-            if start > end {
-                decoder.report(
-                    Diagnostic::new(
-                        Code::InvalidValue,
-                        node.span.clone(),
-                        format!("freeze `{}` ends (`{end}`) before it starts (`{start}`)", node.path),
-                    )
-                    .with_hint("swap `from` and `to`"),
-                );
-            }
+        } else if let (Some(start), Some(end)) = (from, to)
+            && start > end
+        {
+            decoder.report(
+                Diagnostic::new(
+                    Code::InvalidValue,
+                    node.span.clone(),
+                    format!("freeze `{}` ends (`{end}`) before it starts (`{start}`)", node.path),
+                )
+                .with_hint("swap `from` and `to`"),
+            );
         }
         if days.is_empty() && !has_from && !fields.contains("days") {
             decoder.report(
