@@ -59,7 +59,9 @@ impl MigrationSet {
     pub fn digest(&self) -> String {
         let mut hasher = Sha256::new();
         for migration in &self.migrations {
-            hasher.update(format!("{}\0{}\0{}\0", migration.version, migration.name, migration.phase.folder()).as_bytes());
+            hasher.update(
+                format!("{}\0{}\0{}\0", migration.version, migration.name, migration.phase.folder()).as_bytes(),
+            );
             hasher.update(migration.up.as_bytes());
             hasher.update([0]);
             hasher.update(migration.down.as_deref().unwrap_or("").as_bytes());
@@ -99,7 +101,9 @@ impl LayoutError {
             }
             LayoutError::DuplicateVersion { .. } => "give every migration its own version number",
             LayoutError::DownWithoutUp { .. } => "add the `.up.sql` or remove the stray `.down.sql`",
-            LayoutError::DownInContract { .. } => "remove it: a contract step runs only once nothing needs the old schema",
+            LayoutError::DownInContract { .. } => {
+                "remove it: a contract step runs only once nothing needs the old schema"
+            }
             LayoutError::Read { .. } => "check the file's permissions and that it is UTF-8",
         }
     }
@@ -150,7 +154,10 @@ pub fn from_files(files: Vec<(String, String)>) -> Result<MigrationSet, Vec<Layo
             errors.push(LayoutError::DuplicateVersion { version, first: existing.up_path.clone(), second: path });
             continue;
         }
-        ups.insert(version, Migration { version, name, phase, up_path: path, up: contents, down_path: None, down: None });
+        ups.insert(
+            version,
+            Migration { version, name, phase, up_path: path, up: contents, down_path: None, down: None },
+        );
     }
     for (version, phase, path, contents) in downs {
         match ups.get_mut(&version) {
@@ -177,7 +184,9 @@ pub fn load_dir(dir: &Path) -> Result<MigrationSet, Vec<LayoutError>> {
     };
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
-        Err(error) => return Err(vec![LayoutError::Read { path: dir.display().to_string(), message: error.to_string() }]),
+        Err(error) => {
+            return Err(vec![LayoutError::Read { path: dir.display().to_string(), message: error.to_string() }]);
+        }
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -196,6 +205,8 @@ pub fn load_dir(dir: &Path) -> Result<MigrationSet, Vec<LayoutError>> {
     if !errors.is_empty() {
         return Err(errors);
     }
+    // Directory order differs between file systems; reports must not.
+    files.sort();
     from_files(files)
 }
 

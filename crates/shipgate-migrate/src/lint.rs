@@ -31,7 +31,8 @@ pub mod rules {
 }
 
 /// squawk rules that shipgate's applier makes moot.
-const SATISFIED_BY_APPLIER: [Rule; 3] = [Rule::RequireLockTimeout, Rule::RequireStatementTimeout, Rule::PreferRobustStmts];
+const SATISFIED_BY_APPLIER: [Rule; 3] =
+    [Rule::RequireLockTimeout, Rule::RequireStatementTimeout, Rule::PreferRobustStmts];
 
 /// squawk rules about statements that break the code still running the old schema.
 const DESTRUCTIVE: [Rule; 13] = [
@@ -116,7 +117,8 @@ fn parse_errors(path: &str, errors: &[squawk_syntax::syntax_error::SyntaxError])
                 rule: rules::UNPARSABLE.1.to_owned(),
                 severity: Severity::Deny,
                 message: format!("could not parse this statement: {}", error.message()),
-                hint: "fix the SQL; a statement shipgate cannot read cannot be checked, so it is never skipped".to_owned(),
+                hint: "fix the SQL; a statement shipgate cannot read cannot be checked, so it is never skipped"
+                    .to_owned(),
                 file: path.to_owned(),
                 span: usize::from(range.start())..usize::from(range.end()),
             }
@@ -139,7 +141,11 @@ fn missing_down(migration: &Migration) -> Finding {
     }
 }
 
-fn squawk_findings(migration: &Migration, parse: &squawk_syntax::Parse<SourceFile>, model: &SchemaModel) -> Vec<Finding> {
+fn squawk_findings(
+    migration: &Migration,
+    parse: &squawk_syntax::Parse<SourceFile>,
+    model: &SchemaModel,
+) -> Vec<Finding> {
     let mut linter = Linter::with_rules(&[], &SATISFIED_BY_APPLIER);
     linter.settings.assume_in_transaction = true;
     let root = parse.syntax_node();
@@ -176,12 +182,11 @@ fn judge(migration: &Migration, root: &SyntaxNode, model: &SchemaModel, violatio
         });
     }
     let statement = covering_node(root, &violation);
-    if LOCKING.contains(&code) {
-        if let Some(table) = statement.as_ref().and_then(target_table) {
-            if model.tables.get(&table).is_some_and(|known| known.created_pending) {
-                return None;
-            }
-        }
+    if LOCKING.contains(&code)
+        && let Some(table) = statement.as_ref().and_then(target_table)
+        && model.tables.get(&table).is_some_and(|known| known.created_pending)
+    {
+        return None;
     }
     if code == Rule::ChangingColumnType && statement.as_ref().is_some_and(|node| widens_known_varchar(node, model)) {
         return None;
@@ -191,7 +196,11 @@ fn judge(migration: &Migration, root: &SyntaxNode, model: &SchemaModel, violatio
         rule: format!("squawk/{code}"),
         severity: if STYLE.contains(&code) { Severity::Warn } else { Severity::Deny },
         message: violation.message.trim_end_matches('.').to_owned(),
-        hint: if help.is_empty() { format!("see https://squawkhq.com/docs/{code}") } else { help.trim_end_matches('.').to_owned() },
+        hint: if help.is_empty() {
+            format!("see https://squawkhq.com/docs/{code}")
+        } else {
+            help.trim_end_matches('.').to_owned()
+        },
         file: migration.up_path.clone(),
         span,
     })
@@ -260,17 +269,24 @@ mod tests {
         rules
     }
 
-    const USERS: (&str, &str) = ("expand/0001_users.up.sql", "CREATE TABLE users (id bigint PRIMARY KEY, email varchar(50));");
+    const USERS: (&str, &str) =
+        ("expand/0001_users.up.sql", "CREATE TABLE users (id bigint PRIMARY KEY, email varchar(50));");
     const USERS_DOWN: (&str, &str) = ("expand/0001_users.down.sql", "DROP TABLE users;");
     const APPLIED_USERS: LintOptions = LintOptions { applied_through: Some(1) };
 
     #[test]
     fn each_rule_fires_and_stays_quiet_on_the_safe_form() {
         let none: Vec<&str> = vec![];
-        let cases: Vec<(&str, Vec<(&str, &str)>, LintOptions, Vec<&str>)> = vec![
+        type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, LintOptions, Vec<&'a str>);
+        let cases: Vec<Case<'_>> = vec![
             (
                 "drop column in expand is denied",
-                vec![USERS, USERS_DOWN, ("expand/0002_drop.up.sql", "ALTER TABLE users DROP COLUMN email;"), ("expand/0002_drop.down.sql", "SELECT 1;")],
+                vec![
+                    USERS,
+                    USERS_DOWN,
+                    ("expand/0002_drop.up.sql", "ALTER TABLE users DROP COLUMN email;"),
+                    ("expand/0002_drop.down.sql", "SELECT 1;"),
+                ],
                 APPLIED_USERS,
                 vec!["destructive-in-expand"],
             ),
@@ -282,31 +298,56 @@ mod tests {
             ),
             (
                 "rename in expand is denied",
-                vec![USERS, USERS_DOWN, ("expand/0002_rename.up.sql", "ALTER TABLE users RENAME COLUMN email TO mail;"), ("expand/0002_rename.down.sql", "SELECT 1;")],
+                vec![
+                    USERS,
+                    USERS_DOWN,
+                    ("expand/0002_rename.up.sql", "ALTER TABLE users RENAME COLUMN email TO mail;"),
+                    ("expand/0002_rename.down.sql", "SELECT 1;"),
+                ],
                 APPLIED_USERS,
                 vec!["destructive-in-expand"],
             ),
             (
                 "index without CONCURRENTLY on a table with rows",
-                vec![USERS, USERS_DOWN, ("expand/0002_idx.up.sql", "CREATE INDEX users_email ON users (email);"), ("expand/0002_idx.down.sql", "SELECT 1;")],
+                vec![
+                    USERS,
+                    USERS_DOWN,
+                    ("expand/0002_idx.up.sql", "CREATE INDEX users_email ON users (email);"),
+                    ("expand/0002_idx.down.sql", "SELECT 1;"),
+                ],
                 APPLIED_USERS,
                 vec!["squawk/require-concurrent-index-creation"],
             ),
             (
                 "index on a table the pending set created is fine",
-                vec![USERS, USERS_DOWN, ("expand/0002_idx.up.sql", "CREATE INDEX users_email ON users (email);"), ("expand/0002_idx.down.sql", "SELECT 1;")],
+                vec![
+                    USERS,
+                    USERS_DOWN,
+                    ("expand/0002_idx.up.sql", "CREATE INDEX users_email ON users (email);"),
+                    ("expand/0002_idx.down.sql", "SELECT 1;"),
+                ],
                 LintOptions::default(),
                 none.clone(),
             ),
             (
                 "narrowing or changing a column type rewrites the table",
-                vec![USERS, USERS_DOWN, ("expand/0002_type.up.sql", "ALTER TABLE users ALTER COLUMN email TYPE varchar(20);"), ("expand/0002_type.down.sql", "SELECT 1;")],
+                vec![
+                    USERS,
+                    USERS_DOWN,
+                    ("expand/0002_type.up.sql", "ALTER TABLE users ALTER COLUMN email TYPE varchar(20);"),
+                    ("expand/0002_type.down.sql", "SELECT 1;"),
+                ],
                 APPLIED_USERS,
                 vec!["squawk/changing-column-type"],
             ),
             (
                 "widening a known varchar does not",
-                vec![USERS, USERS_DOWN, ("expand/0002_type.up.sql", "ALTER TABLE users ALTER COLUMN email TYPE varchar(200);"), ("expand/0002_type.down.sql", "SELECT 1;")],
+                vec![
+                    USERS,
+                    USERS_DOWN,
+                    ("expand/0002_type.up.sql", "ALTER TABLE users ALTER COLUMN email TYPE varchar(200);"),
+                    ("expand/0002_type.down.sql", "SELECT 1;"),
+                ],
                 APPLIED_USERS,
                 none.clone(),
             ),
@@ -318,13 +359,24 @@ mod tests {
             ),
             (
                 "timeouts are set by shipgate's applier, so squawk's timeout rules stay quiet",
-                vec![USERS, USERS_DOWN, ("expand/0002_col.up.sql", "ALTER TABLE users ADD COLUMN name text;"), ("expand/0002_col.down.sql", "ALTER TABLE users DROP COLUMN name;")],
+                vec![
+                    USERS,
+                    USERS_DOWN,
+                    ("expand/0002_col.up.sql", "ALTER TABLE users ADD COLUMN name text;"),
+                    ("expand/0002_col.down.sql", "ALTER TABLE users DROP COLUMN name;"),
+                ],
                 APPLIED_USERS,
                 none.clone(),
             ),
             (
                 "history is context only: findings in applied migrations are not reported",
-                vec![("expand/0001_old.up.sql", "CREATE TABLE t (id int); CREATE INDEX ON t (id); ALTER TABLE t DROP COLUMN id;"), ("expand/0001_old.down.sql", "SELECT 1;")],
+                vec![
+                    (
+                        "expand/0001_old.up.sql",
+                        "CREATE TABLE t (id int); CREATE INDEX ON t (id); ALTER TABLE t DROP COLUMN id;",
+                    ),
+                    ("expand/0001_old.down.sql", "SELECT 1;"),
+                ],
                 APPLIED_USERS,
                 none.clone(),
             ),
@@ -349,21 +401,35 @@ mod tests {
     fn squawk_rules_arrive_as_shipgate_findings() {
         let cases = [
             ("ALTER TABLE users ADD COLUMN n int NOT NULL;", "squawk/adding-required-field", Severity::Deny),
-            ("ALTER TABLE users ADD CONSTRAINT fk FOREIGN KEY (id) REFERENCES users (id);", "squawk/adding-foreign-key-constraint", Severity::Deny),
+            (
+                "ALTER TABLE users ADD CONSTRAINT fk FOREIGN KEY (id) REFERENCES users (id);",
+                "squawk/adding-foreign-key-constraint",
+                Severity::Deny,
+            ),
             ("ALTER TABLE users ADD COLUMN note varchar(10);", "squawk/prefer-text-field", Severity::Warn),
             ("DROP DATABASE prod;", "squawk/ban-drop-database", Severity::Deny),
         ];
         for (sql, rule, severity) in cases {
-            let findings = lint(&set(&[USERS, USERS_DOWN, ("expand/0002_x.up.sql", sql), ("expand/0002_x.down.sql", "SELECT 1;")]), APPLIED_USERS);
+            let findings = lint(
+                &set(&[USERS, USERS_DOWN, ("expand/0002_x.up.sql", sql), ("expand/0002_x.down.sql", "SELECT 1;")]),
+                APPLIED_USERS,
+            );
             let found = findings.iter().find(|finding| finding.rule == rule);
-            assert_eq!(found.map(|finding| (finding.rule_id, finding.severity)), Some((rules::SQUAWK, severity)), "{sql}: {findings:#?}");
+            assert_eq!(
+                found.map(|finding| (finding.rule_id, finding.severity)),
+                Some((rules::SQUAWK, severity)),
+                "{sql}: {findings:#?}"
+            );
         }
     }
 
     #[test]
     fn findings_point_at_the_statement() {
         let sql = "-- add an index\nCREATE INDEX users_email ON users (email);";
-        let findings = lint(&set(&[USERS, USERS_DOWN, ("expand/0002_idx.up.sql", sql), ("expand/0002_idx.down.sql", "SELECT 1;")]), APPLIED_USERS);
+        let findings = lint(
+            &set(&[USERS, USERS_DOWN, ("expand/0002_idx.up.sql", sql), ("expand/0002_idx.down.sql", "SELECT 1;")]),
+            APPLIED_USERS,
+        );
         let finding = findings.iter().find(|finding| finding.file == "expand/0002_idx.up.sql").unwrap();
         assert!(sql[finding.span.clone()].starts_with("CREATE INDEX"), "{:?}", &sql[finding.span.clone()]);
     }

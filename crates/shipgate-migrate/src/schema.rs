@@ -69,13 +69,13 @@ impl SchemaModel {
                     let Some(name) = create.table_name() else { continue };
                     let mut table = Table { created_pending: pending, columns: HashMap::new() };
                     for arg in create.table_arg_list().into_iter().flat_map(|list| list.args()) {
-                        if let ast::TableArg::Column(column) = arg {
-                            if let (Some(column_name), Some(ty)) = (column.name(), column.ty()) {
-                                table.columns.insert(
-                                    normalize_name(&column_name.syntax().text().to_string()),
-                                    normalize_type(&ty.syntax().text().to_string()),
-                                );
-                            }
+                        if let ast::TableArg::Column(column) = arg
+                            && let (Some(column_name), Some(ty)) = (column.name(), column.ty())
+                        {
+                            table.columns.insert(
+                                normalize_name(&column_name.syntax().text().to_string()),
+                                normalize_type(&ty.syntax().text().to_string()),
+                            );
                         }
                     }
                     self.tables.insert(normalize_name(&name.syntax().text().to_string()), table);
@@ -107,13 +107,12 @@ impl SchemaModel {
                 ast::AlterTableAction::AlterColumn(column) => {
                     if let (Some(name), Some(ast::AlterColumnOption::SetType(set_type))) =
                         (column.column_name_ref(), column.option())
+                        && let Some(ty) = set_type.ty()
                     {
-                        if let Some(ty) = set_type.ty() {
-                            table.columns.insert(
-                                normalize_name(&name.syntax().text().to_string()),
-                                normalize_type(&ty.syntax().text().to_string()),
-                            );
-                        }
+                        table.columns.insert(
+                            normalize_name(&name.syntax().text().to_string()),
+                            normalize_type(&ty.syntax().text().to_string()),
+                        );
                     }
                 }
                 ast::AlterTableAction::DropColumn(drop) => {
@@ -133,7 +132,9 @@ mod tests {
 
     #[test]
     fn names_and_types_normalize() {
-        for (raw, name) in [("users", "users"), ("public.Users", "users"), ("\"Users\"", "Users"), ("ONLY users", "users")] {
+        for (raw, name) in
+            [("users", "users"), ("public.Users", "users"), ("\"Users\"", "Users"), ("ONLY users", "users")]
+        {
             assert_eq!(normalize_name(raw), name, "{raw}");
         }
         assert_eq!(normalize_type("VARCHAR (50)"), "varchar(50)");

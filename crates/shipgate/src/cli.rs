@@ -68,6 +68,14 @@ pub enum Command {
     /// completion and checking while you type.
     #[command(after_help = AFTER_HELP)]
     Schema,
+
+    /// Database migrations: lint them before they reach a database.
+    ///
+    /// Migrations live in `expand/` (run before the new code takes traffic; must keep the old
+    /// code working) and `contract/` (drops and other destructive steps, run one release later)
+    /// under the folder named by `[migrations] dir` in shipgate.toml.
+    #[command(subcommand, after_help = AFTER_HELP)]
+    Migrate(crate::commands::migrate::MigrateCommand),
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! One module per command.
 
 mod init;
+pub mod migrate;
 mod schema;
 mod validate;
 
@@ -13,5 +14,6 @@ pub fn run(command: Command, out: &Output) -> Result<ExitStatus, Failure> {
         Command::Init(args) => init::run(&args, out),
         Command::Validate(args) => validate::run(&args, out),
         Command::Schema => schema::run(out),
+        Command::Migrate(command) => migrate::run(command, out),
     }
 }
