@@ -54,6 +54,13 @@ pub struct MigrationSet {
 }
 
 impl MigrationSet {
+    /// The order one deployment runs them in: every expand migration (before the new code takes
+    /// traffic), then every contract migration, each phase by version.
+    pub fn in_deployment_order(&self) -> impl Iterator<Item = &Migration> {
+        let phase = |wanted: Phase| self.migrations.iter().filter(move |migration| migration.phase == wanted);
+        phase(Phase::Expand).chain(phase(Phase::Contract))
+    }
+
     /// A digest of the whole set (versions, names, phases, scripts): rehearsal evidence is
     /// keyed by it, so any change to any migration needs a new rehearsal.
     pub fn digest(&self) -> String {
@@ -257,6 +264,14 @@ mod tests {
             })
             .collect();
         assert_eq!(kinds, vec!["duplicate", "bad-name", "outside", "down-without-up", "down-in-contract"]);
+    }
+
+    #[test]
+    fn deployment_order_is_expand_then_contract() {
+        let set =
+            from_files(files(&["expand/0001_a.up.sql", "contract/0002_b.up.sql", "expand/0003_c.up.sql"])).unwrap();
+        let order: Vec<u64> = set.in_deployment_order().map(|m| m.version).collect();
+        assert_eq!(order, vec![1, 3, 2]);
     }
 
     #[test]

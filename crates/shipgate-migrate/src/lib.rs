@@ -4,12 +4,18 @@
 //!   [`MigrationSet`] (pure over the file list; [`layout::load_dir`] is the I/O edge).
 //! - [`lint`]: squawk's parser and rules, plus shipgate's own rules that see the whole migration
 //!   history (pure).
+//! - [`apply`]: running migrations on PostgreSQL with a checksummed history, an advisory lock and
+//!   timeouts.
+//! - [`rehearse`]: the pending migrations on a copy of the real database, measured (durations,
+//!   locks, rewrites), then down and up again.
 
 #![forbid(unsafe_code)]
 
+pub mod apply;
 pub mod finding;
 pub mod layout;
 pub mod lint;
+pub mod rehearse;
 mod schema;
 
 pub use finding::{Finding, Severity};

@@ -21,6 +21,85 @@ pub enum MigrateCommand {
     /// migration, no statement left unparsed. Exits 1 when a finding denies the migrations, 0 when
     /// only warnings (or nothing) remain.
     Lint(LintArgs),
+
+    /// Apply pending migrations to a database.
+    ///
+    /// Records each in `shipgate_schema_history` with its checksum (an applied migration edited
+    /// later is an error), takes an advisory lock so two appliers never race, and runs each
+    /// migration in its own transaction with `lock_timeout` and `statement_timeout` set.
+    /// By default only expand migrations run: contract migrations belong to the deployment of
+    /// the next release, once no running code needs the old schema.
+    Apply(ApplyArgs),
+
+    /// Rehearse pending migrations on a copy of a database, measured.
+    ///
+    /// Copies the database into a scratch database on the same server, applies the pending
+    /// migrations statement by statement (timing each, and recording the table locks it took and
+    /// the tables it rewrote), runs the down migrations, then the ups again, and drops the copy.
+    /// Writes the result as evidence keyed by the digest of the migration set. Exits 1 when the
+    /// rehearsal failed, or when a statement was slow while holding a lock that blocks traffic.
+    Rehearse(RehearseArgs),
+}
+
+/// Where the migrations and the database are.
+#[derive(Debug, Args)]
+pub struct DatabaseArgs {
+    /// The database URL (`postgres://user@host/db`). Default: the environment variable named by
+    /// `[migrations] database` in shipgate.toml (e.g. `$DATABASE_URL`), which keeps the password
+    /// out of the process list.
+    #[arg(long, value_name = "URL")]
+    pub database: Option<String>,
+
+    /// The migrations folder. Default: `[migrations] dir` from shipgate.toml, or `migrations`.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// The shipgate.toml that names the folder and the database secret.
+    #[arg(long, short = 'f', env = env_vars::SHIPGATE_FILE, default_value = shipgate_spec::FILE_NAME)]
+    pub file: PathBuf,
+
+    /// Give up on a statement that waits this long for a lock.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub lock_timeout: std::time::Duration,
+
+    /// Give up on a statement that runs this long.
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
+    pub statement_timeout: std::time::Duration,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    shipgate_spec::values::Duration::parse(text).map(|duration| duration.as_std()).map_err(|invalid| invalid.message)
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// Which migrations to apply.
+    #[arg(long, value_enum, default_value_t = PhaseChoice::Expand)]
+    pub phase: PhaseChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PhaseChoice {
+    Expand,
+    Contract,
+    All,
+}
+
+#[derive(Debug, Args)]
+pub struct RehearseArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// Report a statement as slow from this duration on.
+    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = parse_duration)]
+    pub slow: std::time::Duration,
+
+    /// Where to write the evidence. Default: `.shipgate/rehearsals/<digest>.json` beside shipgate.toml.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -57,6 +136,8 @@ pub enum FindingFormat {
 pub fn run(command: MigrateCommand, out: &Output) -> Result<ExitStatus, Failure> {
     match command {
         MigrateCommand::Lint(args) => run_lint(&args, out),
+        MigrateCommand::Apply(args) => run_apply(&args, out),
+        MigrateCommand::Rehearse(args) => run_rehearse(&args, out),
     }
 }
 
@@ -110,10 +191,10 @@ fn run_lint(args: &LintArgs, out: &Output) -> Result<ExitStatus, Failure> {
     Ok(if denied { ExitStatus::Refused } else { ExitStatus::Success })
 }
 
-/// `[migrations] dir` from shipgate.toml (relative to it) when the file exists, else `migrations`.
-fn default_dir(spec_path: &Path) -> Result<PathBuf, Failure> {
+/// The `[migrations]` section of shipgate.toml when the file exists, with the folder it is in.
+fn migrations_config(spec_path: &Path) -> Result<Option<(PathBuf, shipgate_spec::Migrations)>, Failure> {
     if !spec_path.exists() {
-        return Ok(PathBuf::from("migrations"));
+        return Ok(None);
     }
     let bytes = super::validate::read_spec(spec_path)?;
     let spec = shipgate_spec::parse(&bytes).map_err(|report| {
@@ -124,8 +205,143 @@ fn default_dir(spec_path: &Path) -> Result<PathBuf, Failure> {
         ))
         .hint(format!("run `shipgate validate --file {}` to see them", spec_path.display()))
     })?;
-    let base = spec_path.parent().unwrap_or(Path::new("."));
-    Ok(base.join(spec.migrations.map_or_else(|| "migrations".to_owned(), |migrations| migrations.dir)))
+    let base = spec_path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    Ok(spec.migrations.map(|migrations| (base, migrations)))
+}
+
+/// `[migrations] dir` from shipgate.toml (relative to it) when the file exists, else `migrations`.
+fn default_dir(spec_path: &Path) -> Result<PathBuf, Failure> {
+    Ok(match migrations_config(spec_path)? {
+        Some((base, migrations)) => base.join(migrations.dir),
+        None => PathBuf::from("migrations"),
+    })
+}
+
+/// The migration set and database URL for `apply` and `rehearse`.
+fn target_and_url(args: &DatabaseArgs) -> Result<(MigrationSet, String), Failure> {
+    let config = migrations_config(&args.file)?;
+    let dir = match (&args.dir, &config) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some((base, migrations))) => base.join(&migrations.dir),
+        (None, None) => PathBuf::from("migrations"),
+    };
+    let set = load(&dir)?.set;
+    let url = match (&args.database, &config) {
+        (Some(url), _) => url.clone(),
+        (None, Some((_, migrations))) => std::env::var(&migrations.database).map_err(|_| {
+            Failure::usage(anyhow::anyhow!("no database given, and `${}` is not set", migrations.database)).hint(
+                format!(
+                    "export `{}` (the secret named by `[migrations] database`) or pass `--database URL`",
+                    migrations.database
+                ),
+            )
+        })?,
+        (None, None) => {
+            return Err(Failure::usage(anyhow::anyhow!("no database given"))
+                .hint("pass `--database URL`, or declare `[migrations] database` in shipgate.toml"));
+        }
+    };
+    Ok((set, url))
+}
+
+fn timeouts(args: &DatabaseArgs) -> shipgate_migrate::apply::Timeouts {
+    shipgate_migrate::apply::Timeouts { lock: args.lock_timeout, statement: args.statement_timeout }
+}
+
+fn run_apply(args: &ApplyArgs, out: &Output) -> Result<ExitStatus, Failure> {
+    use shipgate_migrate::apply::{self, ApplyError, Phases};
+    let (set, url) = target_and_url(&args.database)?;
+    let phases = match args.phase {
+        PhaseChoice::Expand => Phases::ExpandOnly,
+        PhaseChoice::Contract => Phases::ContractOnly,
+        PhaseChoice::All => Phases::All,
+    };
+    let applied = apply::connect(&url)
+        .and_then(|mut client| apply::apply(&mut client, &set, phases, timeouts(&args.database)))
+        .map_err(|error| {
+            let hint = error.hint();
+            // A migration that fails or was edited is a refusal; a bad URL is a usage error.
+            let status = match error {
+                ApplyError::Migration { .. }
+                | ApplyError::ChecksumMismatch { .. }
+                | ApplyError::UnknownApplied { .. } => ExitStatus::Refused,
+                ApplyError::Connect(_) | ApplyError::Database { .. } => ExitStatus::Usage,
+            };
+            Failure { status, error: anyhow::Error::new(error), hint: Some(hint) }
+        })?;
+    if applied.is_empty() {
+        out.data("up to date: no pending migrations\n")?;
+    }
+    for migration in &applied {
+        out.data(&format!("applied {} in {} ms\n", migration.path, migration.duration_ms))?;
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn run_rehearse(args: &RehearseArgs, out: &Output) -> Result<ExitStatus, Failure> {
+    use shipgate_migrate::rehearse::{RehearsalOptions, rehearse};
+    let (set, url) = target_and_url(&args.database)?;
+    let options = RehearsalOptions { timeouts: timeouts(&args.database), slow: args.slow };
+    let rehearsal = rehearse(&url, &set, options)
+        .map_err(|error| Failure::usage(error).hint("check the URL and that this user may create databases"))?;
+    let path = args.out.clone().unwrap_or_else(|| {
+        let base = args.database.file.parent().unwrap_or(Path::new("."));
+        base.join(".shipgate/rehearsals").join(format!("{}.json", rehearsal.digest))
+    });
+    write_evidence(&path, &rehearsal)?;
+    out.data(&rehearsal_report(&rehearsal, &path))?;
+    let hazards = rehearsal.statements.iter().any(|statement| statement.hazardous());
+    Ok(if rehearsal.passed && !hazards { ExitStatus::Success } else { ExitStatus::Refused })
+}
+
+fn write_evidence(path: &Path, rehearsal: &shipgate_migrate::rehearse::Rehearsal) -> Result<(), Failure> {
+    let json = serde_json::to_string_pretty(rehearsal).map_err(Failure::internal)?;
+    let cannot = |error: std::io::Error| {
+        Failure::usage(anyhow::Error::new(error).context(format!("cannot write `{}`", path.display())))
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(cannot)?;
+    }
+    std::fs::write(path, format!("{json}\n")).map_err(cannot)
+}
+
+fn rehearsal_report(rehearsal: &shipgate_migrate::rehearse::Rehearsal, evidence: &Path) -> String {
+    let mut report = format!("rehearsal of migration set {} (copied by {})\n", &rehearsal.digest[..12], rehearsal.copy);
+    for statement in &rehearsal.statements {
+        let mut notes = Vec::new();
+        if statement.hazardous() {
+            notes.push("HAZARD: slow while blocking traffic".to_owned());
+        } else if statement.slow {
+            notes.push("slow".to_owned());
+        }
+        if !statement.rewrites.is_empty() {
+            notes.push(format!("rewrites {}", statement.rewrites.join(", ")));
+        }
+        notes.extend(statement.locks.iter().map(|lock| format!("{} on {}", lock.mode, lock.table)));
+        report.push_str(&format!(
+            "  {:>7} ms  {}  {}\n           {}\n",
+            statement.duration_ms,
+            statement.migration,
+            notes.join("; "),
+            statement.statement
+        ));
+    }
+    for path in &rehearsal.without_down {
+        report.push_str(&format!("  note: `{path}` has no down migration; its rollback is untested\n"));
+    }
+    if !rehearsal.round_tripped.is_empty() {
+        report.push_str(&format!("  down, then up again: {}\n", rehearsal.round_tripped.join(", ")));
+    }
+    let hazards = rehearsal.statements.iter().filter(|statement| statement.hazardous()).count();
+    report.push_str(&match (&rehearsal.failure, hazards) {
+        (Some(failure), _) => format!("failed: {failure}\n"),
+        (None, 0) => "passed\n".to_owned(),
+        (None, hazards) => {
+            format!("refused: {hazards} statement(s) held a traffic-blocking lock while slow; production would stall\n")
+        }
+    });
+    report.push_str(&format!("evidence: {}\n", evidence.display()));
+    report
 }
 
 fn load(path: &Path) -> Result<Target, Failure> {
