@@ -66,7 +66,8 @@ const LOCKING: [Rule; 10] = [
 ];
 
 /// Style preferences rather than hazards: reported as warnings.
-const STYLE: [Rule; 7] = [
+const STYLE: [Rule; 8] = [
+    Rule::RequireEnumValueOrdering,
     Rule::PreferBigintOverInt,
     Rule::PreferBigintOverSmallint,
     Rule::PreferIdentity,

@@ -76,6 +76,15 @@ pub enum Command {
     /// under the folder named by `[migrations] dir` in shipgate.toml.
     #[command(subcommand, after_help = AFTER_HELP)]
     Migrate(crate::commands::migrate::MigrateCommand),
+
+    /// Run the data plane of this host: reverse proxy, process supervisor, health probes, metrics.
+    ///
+    /// Runs in the foreground, logs to standard error, and is controlled over a Unix socket
+    /// (mode 0600) with a JSON API (see the shipgate-agent README). Instances keep running when
+    /// the agent stops or is killed; the next agent on the same `--state-dir` re-adopts them.
+    /// `--upgrade-from` replaces a running agent without refusing a single connection.
+    #[command(after_help = AFTER_HELP)]
+    Agent(crate::commands::agent::AgentArgs),
 }
 
 #[derive(Debug, Args)]

@@ -92,3 +92,60 @@ fn a_single_file_under_contract_is_judged_as_contract() {
     assert_eq!(expand.code, 1);
     assert!(expand.stderr.contains("other/0009_drop.up.sql:1:19"), "{}", expand.stderr);
 }
+
+#[test]
+fn apply_then_rehearse_through_the_binary() {
+    let Some(db) = common::TestDb::create("migrate_cli") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), &FILES[..2]);
+    let url = db.url();
+
+    let first = shipgate(dir.path(), &["migrate", "apply", "--database", &url]);
+    assert_eq!(first.code, 0, "{}", first.transcript());
+    assert!(first.stdout.starts_with("applied expand/0001_users.up.sql in "), "{}", first.stdout);
+    let again = shipgate(dir.path(), &["migrate", "apply", "--database", &url]);
+    assert_eq!((again.code, again.stdout.as_str()), (0, "up to date: no pending migrations\n"));
+
+    write(
+        dir.path(),
+        &[
+            ("migrations/expand/0002_name.up.sql", "ALTER TABLE users ADD COLUMN name text;\n"),
+            ("migrations/expand/0002_name.down.sql", "ALTER TABLE users DROP COLUMN name;\n"),
+        ],
+    );
+    let rehearsal = shipgate(dir.path(), &["migrate", "rehearse", "--database", &url]);
+    assert_eq!(rehearsal.code, 0, "{}", rehearsal.transcript());
+    assert!(
+        rehearsal.stdout.contains("down, then up again: expand/0002_name.up.sql")
+            && rehearsal.stdout.contains("passed"),
+        "{}",
+        rehearsal.stdout
+    );
+    let evidence = std::fs::read_dir(dir.path().join(".shipgate/rehearsals")).unwrap().count();
+    assert_eq!(evidence, 1);
+
+    write(
+        dir.path(),
+        &[(
+            "migrations/expand/0001_users.up.sql",
+            "CREATE TABLE users (id bigint PRIMARY KEY, email text, extra int);\n",
+        )],
+    );
+    let edited = shipgate(dir.path(), &["migrate", "apply", "--database", &url]);
+    assert_eq!(edited.code, 1, "{}", edited.transcript());
+    assert!(
+        edited.stderr.contains("was changed after it was applied")
+            && edited.stderr.contains("hint: never edit an applied migration"),
+        "{}",
+        edited.stderr
+    );
+}
+
+#[test]
+fn apply_without_a_database_says_how_to_give_one() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), &FILES[..2]);
+    let run = shipgate(dir.path(), &["migrate", "apply"]);
+    assert_eq!(run.code, 2);
+    insta::assert_snapshot!(run.transcript());
+}

@@ -1,5 +1,6 @@
 //! One module per command.
 
+pub mod agent;
 mod init;
 pub mod migrate;
 mod schema;
@@ -15,5 +16,6 @@ pub fn run(command: Command, out: &Output) -> Result<ExitStatus, Failure> {
         Command::Validate(args) => validate::run(&args, out),
         Command::Schema => schema::run(out),
         Command::Migrate(command) => migrate::run(command, out),
+        Command::Agent(args) => agent::run(args, out),
     }
 }

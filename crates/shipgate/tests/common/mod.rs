@@ -42,3 +42,52 @@ pub fn shipgate(dir: &Path, args: &[&str]) -> Run {
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
+
+/// A PostgreSQL database of its own for one test, dropped at the end. `None` (after a loud
+/// message) when no server is reachable, unless `SHIPGATE_REQUIRE_ALL=1`, which fails instead.
+pub struct TestDb {
+    admin_url: String,
+    pub name: String,
+}
+
+impl TestDb {
+    pub fn create(test: &str) -> Option<TestDb> {
+        let admin_url = std::env::var("SHIPGATE_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        let run = |sql: &str| {
+            Command::new("psql")
+                .args(["--quiet", "--no-psqlrc", "-v", "ON_ERROR_STOP=1", &admin_url, "-c", sql])
+                .output()
+        };
+        let name = format!("shipgate_cli_{test}_{}", std::process::id());
+        match run(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")) {
+            Ok(output) if output.status.success() => {}
+            outcome => {
+                let why = match outcome {
+                    Ok(output) => String::from_utf8_lossy(&output.stderr).into_owned(),
+                    Err(error) => format!("cannot run psql: {error}"),
+                };
+                assert!(
+                    std::env::var("SHIPGATE_REQUIRE_ALL").as_deref() != Ok("1"),
+                    "PostgreSQL is required (SHIPGATE_REQUIRE_ALL=1) but not reachable at {admin_url}: {why}"
+                );
+                eprintln!("SKIPPED {test}: PostgreSQL not reachable at {admin_url}: {why}");
+                return None;
+            }
+        }
+        assert!(run(&format!("CREATE DATABASE {name}")).unwrap().status.success());
+        Some(TestDb { admin_url, name })
+    }
+
+    pub fn url(&self) -> String {
+        let base = self.admin_url.rsplit_once('/').map_or(self.admin_url.as_str(), |(base, _)| base);
+        format!("{base}/{}", self.name)
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        let _ = Command::new("psql").args(["--quiet", "--no-psqlrc", &self.admin_url, "-c", &sql]).output();
+    }
+}

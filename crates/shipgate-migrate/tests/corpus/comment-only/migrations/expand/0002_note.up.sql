@@ -1,0 +1,2 @@
+-- nothing to do in this release
+SELECT 1;

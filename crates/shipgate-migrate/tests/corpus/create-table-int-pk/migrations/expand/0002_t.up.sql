@@ -1,0 +1,1 @@
+CREATE TABLE IF NOT EXISTS tags (id int PRIMARY KEY, label text);

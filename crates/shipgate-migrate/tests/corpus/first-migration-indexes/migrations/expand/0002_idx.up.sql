@@ -1,0 +1,1 @@
+CREATE INDEX IF NOT EXISTS orders_account ON orders (account_id);

@@ -1,0 +1,1 @@
+CREATE TABLE IF NOT EXISTS invoices (id bigint PRIMARY KEY, order_id bigint);

@@ -1,0 +1,1 @@
+CREATE INDEX orders_account ON orders (account_id);

@@ -1,0 +1,1 @@
+CREATE INDEX IF NOT EXISTS events_kind ON events (kind);

@@ -1,0 +1,326 @@
+//! `shipgate agent` as a process: `kill -9` and re-adoption, graceful upgrade under load, logs.
+//! Instances are the real `shipgate-sample` (built once with `cargo build -p shipgate-sample`,
+//! then taken from the target directory of this test's binary).
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+fn sample_bin() -> PathBuf {
+    let bin = Path::new(env!("CARGO_BIN_EXE_shipgate")).with_file_name("shipgate-sample");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let _ = Command::new(cargo)
+        .stdin(Stdio::null())
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+        .args(["build", "-q", "-p", "shipgate-sample"])
+        .status();
+    assert!(bin.exists(), "shipgate-sample not found at {}", bin.display());
+    bin
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Instances outlive a killed or upgraded agent and are re-parented to the nearest "child
+/// subreaper": make that this test process, so they never land on whatever runs the tests.
+fn adopt_orphans() {
+    let me = rustix::process::Pid::from_raw(std::process::id() as i32);
+    rustix::process::set_child_subreaper(me).unwrap();
+}
+
+fn start_agent(state: &Path, extra: &[&str], log: &str) -> Child {
+    adopt_orphans();
+    let log = std::fs::File::create(state.parent().unwrap().join(log)).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_shipgate"))
+        .args(["agent", "--state-dir"])
+        .arg(state)
+        .args(["--port-range", "41000-41099"])
+        .args(extra)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+fn api(state: &Path, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut stream = loop {
+        match UnixStream::connect(state.join("control.sock")) {
+            Ok(stream) => break stream,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            Err(error) => panic!("control socket: {error}"),
+        }
+    };
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let status = text[9..12].parse().unwrap();
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+}
+
+fn setup(state: &Path, addr: SocketAddr) -> Vec<i64> {
+    let spec = format!(
+        r#"{{"listen":"{addr}","versions":[{{"name":"v1","weight":1}}],"health":{{"probe":{{"http":{{"path":"/healthz"}}}},"interval_ms":100}}}}"#
+    );
+    assert_eq!(api(state, "PUT", "/v1/services/web", &spec).0, 200);
+    let bin = sample_bin();
+    for _ in 0..2 {
+        let body = format!(
+            r#"{{"service":"web","version":"v1","artifact_dir":"{}","command":["{}"]}}"#,
+            state.display(),
+            bin.display()
+        );
+        assert_eq!(api(state, "POST", "/v1/instances", &body).0, 201);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, list) = api(state, "GET", "/v1/instances", "");
+        let list = list.as_array().unwrap().clone();
+        if list.len() == 2 && list.iter().all(|i| i["state"] == "healthy") {
+            return list.iter().map(|i| i["workload"]["pid"].as_i64().unwrap()).collect();
+        }
+        assert!(Instant::now() < deadline, "instances not healthy: {list:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A keep-alive HTTP/1.1 GET. Like any HTTP client, it sends the request again on a new
+/// connection when a *reused* connection was closed before any byte of the answer.
+fn get(addr: SocketAddr, conn: &mut Option<BufReader<TcpStream>>) -> Result<u16, String> {
+    for _ in 0..2 {
+        let fresh = conn.is_none();
+        if fresh {
+            let stream =
+                TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|e| format!("connect: {e}"))?;
+            stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            *conn = Some(BufReader::new(stream));
+        }
+        let reader = conn.as_mut().unwrap();
+        if reader.get_mut().write_all(b"GET / HTTP/1.1\r\nHost: web\r\n\r\n").is_err() && !fresh {
+            *conn = None;
+            continue;
+        }
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) if !fresh => {
+                *conn = None;
+                continue;
+            }
+            Ok(0) => return Err("closed before answering".into()),
+            Err(error) => return Err(format!("read: {error}")),
+            Ok(_) => {}
+        }
+        let status: u16 = line.get(9..12).and_then(|s| s.parse().ok()).ok_or(format!("bad status line {line:?}"))?;
+        let mut length = 0usize;
+        let mut close = false;
+        loop {
+            let mut header = String::new();
+            reader.read_line(&mut header).map_err(|e| format!("headers: {e}"))?;
+            let header = header.trim_end().to_ascii_lowercase();
+            if header.is_empty() {
+                break;
+            }
+            if let Some(value) = header.strip_prefix("content-length:") {
+                length = value.trim().parse().unwrap_or(0);
+            }
+            if header == "connection: close" {
+                close = true;
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).map_err(|e| format!("body: {e}"))?;
+        if close {
+            *conn = None;
+        }
+        return Ok(status);
+    }
+    Err("reused connection closed twice".into())
+}
+
+struct Load {
+    stop: Arc<AtomicBool>,
+    ok: Arc<AtomicUsize>,
+    failed: Arc<std::sync::Mutex<Vec<String>>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+fn start_load(addr: SocketAddr, threads: usize) -> Load {
+    let stop = Arc::new(AtomicBool::new(false));
+    let ok = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let threads = (0..threads)
+        .map(|_| {
+            let (stop, ok, failed) = (stop.clone(), ok.clone(), failed.clone());
+            std::thread::spawn(move || {
+                let mut conn = None;
+                // Bounded: at most 60 s, then it stops by itself.
+                let deadline = Instant::now() + Duration::from_secs(60);
+                while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                    match get(addr, &mut conn) {
+                        Ok(200) => {
+                            ok.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Ok(status) => failed.lock().unwrap().push(format!("status {status}")),
+                        Err(error) => {
+                            failed.lock().unwrap().push(error);
+                            conn = None;
+                            std::thread::sleep(Duration::from_millis(5));
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            })
+        })
+        .collect();
+    Load { stop, ok, failed, threads }
+}
+
+impl Load {
+    fn finish(self) -> (usize, Vec<String>) {
+        self.stop.store(true, Ordering::Relaxed);
+        for thread in self.threads {
+            thread.join().unwrap();
+        }
+        (self.ok.load(Ordering::Relaxed), self.failed.lock().unwrap().clone())
+    }
+}
+
+fn alive(pid: i64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z"))
+}
+
+fn cleanup(state: &Path, mut agent: Child, pids: &[i64]) {
+    api(state, "DELETE", "/v1/services/web", "");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while pids.iter().any(|p| alive(*p)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = Command::new("kill").arg(agent.id().to_string()).status();
+    let _ = agent.wait();
+    // Never 0 or 1: `kill -9 -1` would kill every process of this user.
+    for pid in pids.iter().filter(|pid| **pid > 1) {
+        let _ = Command::new("kill").args(["-9", &format!("-{pid}")]).status();
+    }
+}
+
+#[test]
+#[ignore = "run by hand: in the development sandbox this test took down the session running it (cause not found yet); see the shipgate-agent README, Status"]
+fn kill_9_of_the_agent_under_load_then_instances_are_readopted() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let mut first = start_agent(&state, &[], "first.log");
+    let pids = setup(&state, addr);
+    let load = start_load(addr, 2);
+    std::thread::sleep(Duration::from_millis(500));
+    first.kill().unwrap(); // SIGKILL
+    first.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(pids.iter().all(|p| alive(*p)), "instances survive the agent's death");
+
+    let restarted = Instant::now();
+    let second = start_agent(&state, &[], "second.log");
+    let mut conn = None;
+    let serving_after = loop {
+        if get(addr, &mut conn) == Ok(200) {
+            break restarted.elapsed();
+        }
+        conn = None;
+        assert!(restarted.elapsed() < Duration::from_secs(5), "not serving again");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let (ok, _failed_while_down) = load.finish();
+    assert!(ok > 100);
+    assert!(serving_after < Duration::from_secs(1), "serving again after {serving_after:?}");
+    let (_, list) = api(&state, "GET", "/v1/instances", "");
+    let mut readopted: Vec<i64> =
+        list.as_array().unwrap().iter().map(|i| i["workload"]["pid"].as_i64().unwrap()).collect();
+    let mut expected = pids.clone();
+    readopted.sort();
+    expected.sort();
+    assert_eq!(readopted, expected, "the same processes, re-adopted: {list}");
+    assert!(list.as_array().unwrap().iter().all(|i| i["state"] == "healthy" && i["restarts"] == 0), "{list}");
+    cleanup(&state, second, &pids);
+}
+
+#[test]
+#[ignore = "run by hand: in the development sandbox this test took down the session running it (cause not found yet); see the shipgate-agent README, Status"]
+fn upgrade_under_load_fails_no_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let mut first = start_agent(&state, &[], "first.log");
+    let pids = setup(&state, addr);
+    let load = start_load(addr, 4);
+    std::thread::sleep(Duration::from_millis(700));
+    let upgrade_socket = state.join("upgrade.sock");
+    let second = start_agent(&state, &["--upgrade-from", upgrade_socket.to_str().unwrap()], "second.log");
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let status = loop {
+        if let Some(status) = first.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the old agent did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "old agent: {status}");
+    std::thread::sleep(Duration::from_millis(700));
+    let (ok, failed) = load.finish();
+    let logs = std::fs::read_to_string(dir.path().join("second.log")).unwrap_or_default();
+    assert!(
+        failed.is_empty(),
+        "{} failed of {}: {:?}\n{logs}",
+        failed.len(),
+        ok + failed.len(),
+        &failed[..failed.len().min(5)]
+    );
+    assert!(ok > 200, "load ran: {ok}");
+    let (_, list) = api(&state, "GET", "/v1/instances", "");
+    let mut adopted: Vec<i64> =
+        list.as_array().unwrap().iter().map(|i| i["workload"]["pid"].as_i64().unwrap()).collect();
+    let mut expected = pids.clone();
+    adopted.sort();
+    expected.sort();
+    assert_eq!(adopted, expected);
+    cleanup(&state, second, &pids);
+}
+
+#[test]
+fn agent_logs_prints_an_instance_log_and_needs_a_state_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    std::fs::write(logs.join("web-v1-1.log"), "line one\nline two\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_shipgate"))
+        .args(["agent", "logs", "web-v1-1", "--state-dir"])
+        .arg(dir.path())
+        .env_remove("SHIPGATE_AGENT_STATE_DIR")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "line one\nline two\n");
+    let output = Command::new(env!("CARGO_BIN_EXE_shipgate"))
+        .args(["agent", "logs", "nope"])
+        .env_remove("SHIPGATE_AGENT_STATE_DIR")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("hint: pass `--state-dir DIR`"));
+}
