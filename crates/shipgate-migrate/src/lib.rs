@@ -6,12 +6,14 @@
 //!   history (pure).
 //! - [`apply`]: running migrations on PostgreSQL with a checksummed history, an advisory lock and
 //!   timeouts.
+//! - [`command`]: another framework's migration command, run as the expand step and rehearsed.
 //! - [`rehearse`]: the pending migrations on a copy of the real database, measured (durations,
 //!   locks, rewrites), then down and up again.
 
 #![forbid(unsafe_code)]
 
 pub mod apply;
+pub mod command;
 pub mod finding;
 pub mod layout;
 pub mod lint;

@@ -29,6 +29,8 @@ pub enum RehearseError {
     Database { doing: &'static str, message: String },
     #[error(transparent)]
     History(#[from] apply::ApplyError),
+    #[error("{0}")]
+    Command(String),
 }
 
 /// Settings for one rehearsal.
@@ -169,6 +171,43 @@ fn copy_database(
         return Err(RehearseError::Copy(String::from_utf8_lossy(&restore.stderr).trim().to_owned()));
     }
     Ok("dump")
+}
+
+/// Rehearses another framework's migration `command` on a copy of the database at `source_url`:
+/// the command runs with the copy's URL in `$url_variable`. `digest` keys the evidence.
+pub fn rehearse_command(
+    source_url: &str,
+    command: &str,
+    workdir: &std::path::Path,
+    url_variable: &str,
+    digest: String,
+) -> Result<(Rehearsal, crate::command::CommandRun), RehearseError> {
+    let (admin_url, source) = split_database(source_url).ok_or_else(|| RehearseError::Connect {
+        url: redact(source_url),
+        message: "the URL names no database".to_owned(),
+    })?;
+    let mut admin = connect(&admin_url)?;
+    let scratch = format!("shipgate_rehearsal_{}_{}", &digest[..12], std::process::id());
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{scratch}\" WITH (FORCE)"))
+        .map_err(database_error("clearing an old scratch database"))?;
+    let result = copy_database(&mut admin, source_url, &source, &scratch).and_then(|copy| {
+        let run = crate::command::run(command, workdir, url_variable, &with_database(source_url, &scratch))
+            .map_err(RehearseError::Command)?;
+        let rehearsal = Rehearsal {
+            digest,
+            copy,
+            applied: vec![format!("command: {command}")],
+            statements: Vec::new(),
+            round_tripped: Vec::new(),
+            without_down: Vec::new(),
+            failure: (!run.success).then(|| format!("`{command}` failed:\n{}", run.output_tail)),
+            passed: run.success,
+        };
+        Ok((rehearsal, run))
+    });
+    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{scratch}\" WITH (FORCE)"));
+    result
 }
 
 /// Rehearses the pending migrations of `set` on a copy of the database at `source_url`.

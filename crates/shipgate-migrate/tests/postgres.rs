@@ -231,3 +231,29 @@ fn rehearsal_copies_a_busy_database_with_a_dump_and_reports_failures() {
     assert!(failure.contains("down `expand/0002_bad.down.sql` failed") && failure.contains("nope"), "{failure}");
     busy.batch_execute("SELECT 1").unwrap();
 }
+
+#[test]
+fn another_frameworks_command_is_rehearsed_on_the_copy_only() {
+    use shipgate_migrate::rehearse::rehearse_command;
+    let Some(db) = TestDb::create("rehearse_command") else { return };
+    let dir = tempfile_dir();
+    // A stand-in for `alembic upgrade head`: it migrates whatever `$DATABASE_URL` names.
+    let command =
+        "psql --quiet --no-psqlrc -v ON_ERROR_STOP=1 \"$DATABASE_URL\" -c 'CREATE TABLE from_framework (id int)'";
+    let (rehearsal, run) = rehearse_command(&db.url(), command, &dir, "DATABASE_URL", "f".repeat(64)).unwrap();
+    assert!(rehearsal.passed && run.success, "{:?} {}", rehearsal.failure, run.output_tail);
+    let tables: i64 =
+        db.client().query_one("SELECT count(*) FROM pg_tables WHERE tablename = 'from_framework'", &[]).unwrap().get(0);
+    assert_eq!(tables, 0, "the command ran against the scratch copy, not the source");
+
+    let (failed, _) =
+        rehearse_command(&db.url(), "echo broken migration >&2; exit 1", &dir, "DATABASE_URL", "e".repeat(64)).unwrap();
+    assert!(!failed.passed);
+    assert!(failed.failure.unwrap().contains("broken migration"));
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("shipgate-migrate-cmd-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

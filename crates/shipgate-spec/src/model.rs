@@ -148,6 +148,10 @@ pub struct Migrations {
     pub dir: String,
     /// The name of the declared secret that holds the database URL.
     pub database: String,
+    /// Another framework's command instead of shipgate's own applier, e.g. `alembic upgrade
+    /// head`; run by `sh -c` with the database URL in the variable named by `database`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
 }
 
 /// One place the app runs. Everything not here comes from the top-level sections.

@@ -303,8 +303,18 @@ impl Decode for Migrations {
         let mut fields = Fields::open(node, decoder)?;
         let dir = fields.optional(decoder, "dir").unwrap_or_else(defaults::migrations_dir);
         let database = fields.required(decoder, "database", "database = \"DATABASE_URL\"");
+        let command: Option<String> = fields.optional(decoder, "command");
+        if let (Some(text), Some(node)) = (&command, fields.node("command"))
+            && text.trim().is_empty()
+        {
+            decoder.invalid(
+                &node,
+                Invalid::new("the command is empty")
+                    .hint("e.g. `command = \"alembic upgrade head\"`, or remove it to use shipgate's own applier"),
+            );
+        }
         fields.finish(decoder);
-        Some(Migrations { dir, database: database? })
+        Some(Migrations { dir, database: database?, command })
     }
 }
 

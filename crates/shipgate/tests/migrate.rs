@@ -149,3 +149,37 @@ fn apply_without_a_database_says_how_to_give_one() {
     assert_eq!(run.code, 2);
     insta::assert_snapshot!(run.transcript());
 }
+
+#[test]
+fn another_frameworks_command_applies_and_rehearses() {
+    let Some(db) = common::TestDb::create("migrate_command") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let spec = std::fs::read_to_string(common::fixtures().join("valid/minimal.toml")).unwrap();
+    // A stand-in for `alembic upgrade head`: it migrates whatever `$DATABASE_URL` names.
+    let command = r#"psql --quiet --no-psqlrc -v ON_ERROR_STOP=1 \"$DATABASE_URL\" -c 'CREATE TABLE IF NOT EXISTS framework_made (id int)'"#;
+    std::fs::write(
+        dir.path().join("shipgate.toml"),
+        format!("{spec}\n[secrets]\nDATABASE_URL = {{}}\n\n[migrations]\ndatabase = \"DATABASE_URL\"\ncommand = \"{command}\"\n"),
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("migrations")).unwrap();
+    let with_url = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_shipgate"))
+            .args(args)
+            .current_dir(dir.path())
+            .env("DATABASE_URL", db.url())
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = with_url(&["migrate", "rehearse"]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("passed"), "{stdout}");
+    let (code, stdout, stderr) = with_url(&["migrate", "apply"]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.starts_with("applied with `psql"), "{stdout}");
+}

@@ -205,7 +205,11 @@ fn migrations_config(spec_path: &Path) -> Result<Option<(PathBuf, shipgate_spec:
         ))
         .hint(format!("run `shipgate validate --file {}` to see them", spec_path.display()))
     })?;
-    let base = spec_path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    // `shipgate.toml` has the parent `""`, which is no folder to run a command in.
+    let base = spec_path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     Ok(spec.migrations.map(|migrations| (base, migrations)))
 }
 
@@ -217,15 +221,20 @@ fn default_dir(spec_path: &Path) -> Result<PathBuf, Failure> {
     })
 }
 
-/// The migration set and database URL for `apply` and `rehearse`.
-fn target_and_url(args: &DatabaseArgs) -> Result<(MigrationSet, String), Failure> {
+/// What applies the migrations: shipgate itself, or another framework's command.
+enum Runner {
+    Own(MigrationSet),
+    Command { command: String, workdir: PathBuf, url_variable: String, dir: PathBuf },
+}
+
+/// The runner and database URL for `apply` and `rehearse`.
+fn runner_and_url(args: &DatabaseArgs) -> Result<(Runner, String), Failure> {
     let config = migrations_config(&args.file)?;
     let dir = match (&args.dir, &config) {
         (Some(dir), _) => dir.clone(),
         (None, Some((base, migrations))) => base.join(&migrations.dir),
         (None, None) => PathBuf::from("migrations"),
     };
-    let set = load(&dir)?.set;
     let url = match (&args.database, &config) {
         (Some(url), _) => url.clone(),
         (None, Some((_, migrations))) => std::env::var(&migrations.database).map_err(|_| {
@@ -241,7 +250,13 @@ fn target_and_url(args: &DatabaseArgs) -> Result<(MigrationSet, String), Failure
                 .hint("pass `--database URL`, or declare `[migrations] database` in shipgate.toml"));
         }
     };
-    Ok((set, url))
+    let runner = match config {
+        Some((base, shipgate_spec::Migrations { command: Some(command), database, .. })) => {
+            Runner::Command { command, workdir: base, url_variable: database, dir }
+        }
+        _ => Runner::Own(load(&dir)?.set),
+    };
+    Ok((runner, url))
 }
 
 fn timeouts(args: &DatabaseArgs) -> shipgate_migrate::apply::Timeouts {
@@ -250,7 +265,13 @@ fn timeouts(args: &DatabaseArgs) -> shipgate_migrate::apply::Timeouts {
 
 fn run_apply(args: &ApplyArgs, out: &Output) -> Result<ExitStatus, Failure> {
     use shipgate_migrate::apply::{self, ApplyError, Phases};
-    let (set, url) = target_and_url(&args.database)?;
+    let (runner, url) = runner_and_url(&args.database)?;
+    let set = match runner {
+        Runner::Own(set) => set,
+        Runner::Command { command, workdir, url_variable, .. } => {
+            return run_framework_command(&command, &workdir, &url_variable, &url, out);
+        }
+    };
     let phases = match args.phase {
         PhaseChoice::Expand => Phases::ExpandOnly,
         PhaseChoice::Contract => Phases::ContractOnly,
@@ -280,10 +301,20 @@ fn run_apply(args: &ApplyArgs, out: &Output) -> Result<ExitStatus, Failure> {
 
 fn run_rehearse(args: &RehearseArgs, out: &Output) -> Result<ExitStatus, Failure> {
     use shipgate_migrate::rehearse::{RehearsalOptions, rehearse};
-    let (set, url) = target_and_url(&args.database)?;
+    let (runner, url) = runner_and_url(&args.database)?;
     let options = RehearsalOptions { timeouts: timeouts(&args.database), slow: args.slow };
-    let rehearsal = rehearse(&url, &set, options)
-        .map_err(|error| Failure::usage(error).hint("check the URL and that this user may create databases"))?;
+    let cannot = |error: shipgate_migrate::rehearse::RehearseError| {
+        Failure::usage(error).hint("check the URL and that this user may create databases")
+    };
+    let rehearsal = match runner {
+        Runner::Own(set) => rehearse(&url, &set, options).map_err(cannot)?,
+        Runner::Command { command, workdir, url_variable, dir } => {
+            let digest = shipgate_migrate::command::digest(&dir, &command);
+            shipgate_migrate::rehearse::rehearse_command(&url, &command, &workdir, &url_variable, digest)
+                .map_err(cannot)?
+                .0
+        }
+    };
     let path = args.out.clone().unwrap_or_else(|| {
         let base = args.database.file.parent().unwrap_or(Path::new("."));
         base.join(".shipgate/rehearsals").join(format!("{}.json", rehearsal.digest))
@@ -292,6 +323,27 @@ fn run_rehearse(args: &RehearseArgs, out: &Output) -> Result<ExitStatus, Failure
     out.data(&rehearsal_report(&rehearsal, &path))?;
     let hazards = rehearsal.statements.iter().any(|statement| statement.hazardous());
     Ok(if rehearsal.passed && !hazards { ExitStatus::Success } else { ExitStatus::Refused })
+}
+
+/// `[migrations] command`: another framework applies the migrations; shipgate runs it.
+fn run_framework_command(
+    command: &str,
+    workdir: &Path,
+    url_variable: &str,
+    url: &str,
+    out: &Output,
+) -> Result<ExitStatus, Failure> {
+    let run = shipgate_migrate::command::run(command, workdir, url_variable, url)
+        .map_err(|error| Failure::usage(anyhow::anyhow!(error)))?;
+    if !run.success {
+        return Err(Failure {
+            status: ExitStatus::Refused,
+            error: anyhow::anyhow!("`{command}` failed:\n{}", run.output_tail),
+            hint: Some("fix the migration; rehearse it first with `shipgate migrate rehearse`".to_owned()),
+        });
+    }
+    out.data(&format!("applied with `{command}` in {} ms\n", run.duration_ms))?;
+    Ok(ExitStatus::Success)
 }
 
 fn write_evidence(path: &Path, rehearsal: &shipgate_migrate::rehearse::Rehearsal) -> Result<(), Failure> {
