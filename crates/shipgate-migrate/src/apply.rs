@@ -192,7 +192,9 @@ fn apply_locked(
     Ok(done)
 }
 
-fn timeout_settings(timeouts: Timeouts, scope: &str) -> String {
+/// `SET <scope> lock_timeout …; SET <scope> statement_timeout …;` with `scope` `LOCAL` (the
+/// transaction) or `SESSION`; shared with the rehearsal so both run under the same limits.
+pub(crate) fn timeout_settings(timeouts: Timeouts, scope: &str) -> String {
     format!(
         "SET {scope} lock_timeout = '{}ms'; SET {scope} statement_timeout = '{}ms';",
         timeouts.lock.as_millis(),
@@ -200,7 +202,8 @@ fn timeout_settings(timeouts: Timeouts, scope: &str) -> String {
     )
 }
 
-fn record(
+/// Records `migration` as applied, in the caller's transaction.
+pub(crate) fn record(
     client: &mut impl postgres::GenericClient,
     migration: &Migration,
     started: Instant,

@@ -311,12 +311,7 @@ fn apply_measured(
 }
 
 fn run_script(client: &mut Client, sql: &str, timeouts: Timeouts) -> Result<(), String> {
-    let settings = format!(
-        "SET lock_timeout = '{}ms'; SET statement_timeout = '{}ms';",
-        timeouts.lock.as_millis(),
-        timeouts.statement.as_millis()
-    );
-    client.batch_execute(&settings).map_err(|error| db_message(&error))?;
+    client.batch_execute(&apply::timeout_settings(timeouts, "SESSION")).map_err(|error| db_message(&error))?;
     if apply::needs_no_transaction(sql) {
         for statement in apply::statements(sql) {
             client.batch_execute(statement).map_err(|error| db_message(&error))?;
@@ -368,12 +363,9 @@ fn run_measured(
         return Ok(Vec::new());
     }
     let mut transaction = client.transaction().map_err(|error| db_message(&error))?;
-    let settings = format!(
-        "SET LOCAL lock_timeout = '{}ms'; SET LOCAL statement_timeout = '{}ms';",
-        options.timeouts.lock.as_millis(),
-        options.timeouts.statement.as_millis()
-    );
-    transaction.batch_execute(&settings).map_err(|error| db_message(&error))?;
+    transaction
+        .batch_execute(&apply::timeout_settings(options.timeouts, "LOCAL"))
+        .map_err(|error| db_message(&error))?;
     let mut reports = Vec::new();
     let mut locks_before = held_locks(&mut transaction).map_err(|error| db_message(&error))?;
     for statement in statements {
@@ -398,13 +390,7 @@ fn run_measured(
         });
         locks_before = locks_after;
     }
-    let version = i64::try_from(migration.version).unwrap_or(i64::MAX);
-    transaction
-        .execute(
-            "INSERT INTO shipgate_schema_history (version, name, phase, checksum, duration_ms) VALUES ($1, $2, $3, $4, 0)",
-            &[&version, &migration.name, &migration.phase.folder(), &migration.checksum()],
-        )
-        .map_err(|error| db_message(&error))?;
+    apply::record(&mut transaction, migration, started).map_err(|error| db_message(&error))?;
     transaction.commit().map_err(|error| db_message(&error))?;
     Ok(reports)
 }
