@@ -362,6 +362,7 @@ fn run_measured(
         run_script(client, &migration.up, options.timeouts)?;
         return Ok(Vec::new());
     }
+    let started = Instant::now();
     let mut transaction = client.transaction().map_err(|error| db_message(&error))?;
     transaction
         .batch_execute(&apply::timeout_settings(options.timeouts, "LOCAL"))
