@@ -47,6 +47,8 @@ pub enum Step {
     /// Stay at the current weights for `duration` while analysis watches; `pause` waits for
     /// `shipgate deploy resume` afterwards.
     Hold { duration: Duration, pause: bool },
+    /// `version` runs exactly `count` instances (the rest drain and stop).
+    ScaleVersion { version: String, count: u32 },
     /// `version` receives all traffic.
     Promote { version: String },
     /// Watch the promoted release for `duration` before the deployment counts as done.
@@ -133,16 +135,46 @@ pub fn plan(spec: &Spec, environment: &str, state: &EnvironmentState, target: &R
     if has_migrations {
         steps.push(Step::MigrateExpand);
     }
-    steps.push(Step::StartInstances { version: new.clone(), count: replicas });
-    steps.push(Step::WaitHealthy { version: new.clone(), count: replicas });
-    if has_smoke {
-        steps.push(Step::Smoke { version: new.clone(), before_traffic: true });
-    }
     let mut keep_warm = None;
+    let mut previous = previous;
+    match (&env.strategy, &previous) {
+        (Strategy::Recreate, Some(old)) => {
+            // The one strategy with a gap in service: nothing may run both versions at once.
+            steps.push(Step::StopVersion { version: old.clone() });
+            previous = None;
+        }
+        (Strategy::Rolling(rolling), Some(old)) => {
+            let mut running = 0;
+            while running < replicas {
+                running = (running + rolling.batch.max(1)).min(replicas);
+                steps.push(Step::StartInstances { version: new.clone(), count: running });
+                steps.push(Step::WaitHealthy { version: new.clone(), count: running });
+                if running == rolling.batch.max(1).min(replicas) && has_smoke {
+                    steps.push(Step::Smoke { version: new.clone(), before_traffic: true });
+                }
+                if running < replicas {
+                    if let Some(weight) = Weight::share(running, replicas) {
+                        steps.push(Step::SetWeight { version: new.clone(), weight });
+                    }
+                    steps.push(Step::ScaleVersion { version: old.clone(), count: replicas - running });
+                }
+            }
+        }
+        _ => {}
+    }
+    if !matches!((&env.strategy, &previous), (Strategy::Rolling(_), Some(_))) {
+        steps.push(Step::StartInstances { version: new.clone(), count: replicas });
+        steps.push(Step::WaitHealthy { version: new.clone(), count: replicas });
+        if has_smoke {
+            steps.push(Step::Smoke { version: new.clone(), before_traffic: true });
+        }
+    }
     match (&env.strategy, &previous) {
         // The first release has no stable version to compare with or fall back to: it takes all
         // traffic once healthy (and smoke-tested), whatever the strategy.
-        (_, None) | (Strategy::Direct, Some(_)) => steps.push(Step::Promote { version: new.clone() }),
+        (_, None) | (Strategy::Direct | Strategy::Rolling(_) | Strategy::Recreate, Some(_)) => {
+            steps.push(Step::Promote { version: new.clone() })
+        }
         (Strategy::Canary(canary), Some(_)) => {
             for step in canary {
                 steps.push(Step::SetWeight { version: new.clone(), weight: step.weight });
@@ -247,6 +279,36 @@ mod tests {
                 ],
             ),
             ("", running.clone(), vec!["gates", "startinstances", "waithealthy", "promote", "stopversion", "record"]),
+            (
+                "replicas = 3\nstrategy = { rolling = { batch = 2 } }\n",
+                running.clone(),
+                vec![
+                    "gates",
+                    "startinstances",
+                    "waithealthy",
+                    "set_weight 66.66",
+                    "scaleversion",
+                    "startinstances",
+                    "waithealthy",
+                    "promote",
+                    "stopversion",
+                    "record",
+                ],
+            ),
+            (
+                "strategy = \"recreate\"\nsmoke = [{ http = \"/\" }]\n",
+                running.clone(),
+                vec![
+                    "gates",
+                    "stopversion",
+                    "startinstances",
+                    "waithealthy",
+                    "smoke before",
+                    "promote",
+                    "smoke after",
+                    "record",
+                ],
+            ),
             (
                 "strategy = { canary = [ { weight = 5, hold = \"1m\" } ] }\n",
                 EnvironmentState::default(),

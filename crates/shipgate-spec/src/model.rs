@@ -235,6 +235,19 @@ pub enum Strategy {
     Canary(Vec<CanaryStep>),
     /// Start the new version beside the old, check it on a preview route, then switch.
     BlueGreen(BlueGreen),
+    /// Replace instances a batch at a time, traffic following the instance counts.
+    Rolling(Rolling),
+    /// Stop the old version, then start the new one: a gap in service. For environments where
+    /// two versions must never run at once; production refuses it.
+    Recreate,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rolling {
+    /// How many instances are replaced at a time.
+    #[serde(default = "defaults::rolling_batch")]
+    pub batch: u32,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -440,6 +453,9 @@ pub mod defaults {
         "migrations".to_owned()
     }
     pub fn replicas() -> u32 {
+        1
+    }
+    pub fn rolling_batch() -> u32 {
         1
     }
     pub fn preview() -> Duration {

@@ -469,22 +469,26 @@ impl Decode for Strategy {
         if let Some(text) = node.value().and_then(|value| value.as_str()) {
             return match text {
                 "direct" => Some(Strategy::Direct),
+                "recreate" => Some(Strategy::Recreate),
+                "rolling" => Some(Strategy::Rolling(Rolling { batch: defaults::rolling_batch() })),
                 other => {
                     decoder.invalid(
                         node,
-                        Invalid::new(format!("unknown strategy `{other}`"))
-                            .hint("use `\"direct\"`, `{ canary = [...] }` or `{ blue_green = {} }`"),
+                        Invalid::new(format!("unknown strategy `{other}`")).hint(
+                            "use `\"direct\"`, `\"rolling\"`, `\"recreate\"`, `{ canary = [...] }`, `{ blue_green = {} }` or `{ rolling = { batch = 2 } }`",
+                        ),
                     );
                     None
                 }
             };
         }
         let mut fields = Fields::open(node, decoder)?;
-        let chosen = one_of(&mut fields, decoder, &["canary", "blue_green"]);
+        let chosen = one_of(&mut fields, decoder, &["canary", "blue_green", "rolling"]);
         fields.finish(decoder);
         let (variant, value) = chosen?;
         match variant {
             "canary" => canary_steps(&value, decoder).map(Strategy::Canary),
+            "rolling" => Rolling::decode(&value, decoder).map(Strategy::Rolling),
             _ => BlueGreen::decode(&value, decoder).map(Strategy::BlueGreen),
         }
     }
@@ -531,6 +535,17 @@ impl Decode for CanaryStep {
         let pause = fields.optional(decoder, "pause").unwrap_or(false);
         fields.finish(decoder);
         Some(CanaryStep { weight: weight?, hold: hold?, pause })
+    }
+}
+
+impl Decode for Rolling {
+    fn decode(node: &Node<'_>, decoder: &mut Decoder) -> Option<Self> {
+        let mut fields = Fields::open(node, decoder)?;
+        let batch = fields
+            .node("batch")
+            .map_or(Some(defaults::rolling_batch()), |node| bounded(&node, decoder, 1..=1000, "batch"));
+        fields.finish(decoder);
+        Some(Rolling { batch: batch? })
     }
 }
 

@@ -164,6 +164,15 @@ impl Weight {
         self.0
     }
 
+    /// The share `part / whole`, rounded down to a hundredth of a percent; `None` unless
+    /// `0 < part <= whole`.
+    pub fn share(part: u32, whole: u32) -> Option<Weight> {
+        if part == 0 || part > whole {
+            return None;
+        }
+        u16::try_from(u64::from(part) * 10_000 / u64::from(whole)).ok().filter(|points| *points > 0).map(Weight)
+    }
+
     pub fn from_percent(percent: f64) -> Result<Self, Invalid> {
         if !percent.is_finite() || percent <= 0.0 {
             return Err(Invalid::new(format!("weight `{percent}` is not more than 0%"))
@@ -679,6 +688,14 @@ mod tests {
             let error = Weight::from_percent(percent).expect_err("must fail");
             assert!(error.message.contains(why), "{percent}: {}", error.message);
         }
+    }
+
+    #[test]
+    fn shares_of_instances() {
+        assert_eq!(Weight::share(1, 3).map(|w| w.to_string()), Some("33.33".to_owned()));
+        assert_eq!(Weight::share(3, 3), Some(Weight::FULL));
+        assert_eq!(Weight::share(0, 3), None);
+        assert_eq!(Weight::share(4, 3), None);
     }
 
     #[test]
