@@ -204,8 +204,9 @@ fn rehearsal_on_a_million_rows_flags_the_rewriting_alter() {
     let mut admin = postgres::Client::connect(&db.admin_url, postgres::NoTls).unwrap();
     let leftovers: i64 = admin
         .query_one(
-            "SELECT count(*) FROM pg_database WHERE datname LIKE 'shipgate_rehearsal_%' AND datname LIKE $1",
-            &[&format!("%_{}", std::process::id())],
+            "SELECT count(*) FROM pg_database WHERE datname = $1",
+            // This rehearsal's own scratch name: other tests of this process rehearse at the same time.
+            &[&format!("shipgate_rehearsal_{}_{}", &migrations.digest()[..12], std::process::id())],
         )
         .unwrap()
         .get(0);

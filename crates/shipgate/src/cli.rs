@@ -85,6 +85,15 @@ pub enum Command {
     /// `--upgrade-from` replaces a running agent without refusing a single connection.
     #[command(after_help = AFTER_HELP)]
     Agent(crate::commands::agent::AgentArgs),
+
+    /// Read, verify, prove and export the tamper-evident audit ledger.
+    ///
+    /// Every action shipgate takes is an entry in an append-only ledger, hashed into a
+    /// Merkle tree (RFC 6962) and fixed by checkpoints signed with the data directory's
+    /// Ed25519 key. `verify` proves nothing recorded was changed, removed or reordered;
+    /// checkpoints and proofs can be kept, and checked, elsewhere without the database.
+    #[command(after_help = AFTER_HELP)]
+    Audit(crate::commands::audit::AuditArgs),
 }
 
 #[derive(Debug, Args)]

@@ -15,3 +15,18 @@ pub const SHIPGATE_LOG: &str = "SHIPGATE_LOG";
 
 /// Set by systemd for `Type=notify` services: the agent sends `READY=1` there once it serves.
 pub const NOTIFY_SOCKET: &str = "NOTIFY_SOCKET";
+
+/// shipgate's data directory (SQLite database, ledger key) when `--data-dir` is not given.
+pub const SHIPGATE_DATA_DIR: &str = "SHIPGATE_DATA_DIR";
+
+/// The database URL (`sqlite:///path` or `postgres://…`) when `--database` is not given.
+pub const SHIPGATE_DATABASE: &str = "SHIPGATE_DATABASE";
+
+/// XDG base directory for user data; the default data directory is `$XDG_DATA_HOME/shipgate`.
+pub const XDG_DATA_HOME: &str = "XDG_DATA_HOME";
+
+/// The user's home; without `XDG_DATA_HOME` the data directory is `~/.local/share/shipgate`.
+pub const HOME: &str = "HOME";
+
+/// Who runs the command: the actor recorded by `shipgate audit rotate-key` without `--actor`.
+pub const USER: &str = "USER";

@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub mod agent;
+pub mod audit;
 mod init;
 pub mod migrate;
 mod schema;
@@ -17,5 +18,6 @@ pub fn run(command: Command, out: &Output) -> Result<ExitStatus, Failure> {
         Command::Schema => schema::run(out),
         Command::Migrate(command) => migrate::run(command, out),
         Command::Agent(args) => agent::run(args, out),
+        Command::Audit(args) => audit::run(args, out),
     }
 }

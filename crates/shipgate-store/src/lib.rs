@@ -1,0 +1,349 @@
+//! shipgate's own database, behind one trait.
+//!
+//! [`Store`] has two implementations that pass the same test suite: SQLite in WAL mode
+//! (the embedded default, one file with mode 0600) and PostgreSQL (for teams and for
+//! several server replicas). [`open`] picks one from a [`Location`], applies the
+//! versioned schema migrations and refuses a database whose schema is newer than this
+//! build knows.
+//!
+//! Every change happens inside [`Store::transact`]: the closure's writes commit together
+//! or not at all, so a state change and the ledger entry that records it land together.
+//! On SQLite, transactions of concurrent callers are committed in groups (one `COMMIT`
+//! and one `fsync` for many callers), each caller inside its own savepoint so one
+//! caller's failure does not sink the others; see [`sqlite`](crate::sqlite) for how.
+//! Reads go through [`Store::read`], which sees one consistent snapshot.
+//!
+//! The API is synchronous; an async server calls it from `spawn_blocking`.
+//!
+//! The store knows tables and rows, not what they mean: hashing, signing and checking
+//! the audit ledger is `shipgate-ledger`'s job.
+
+#![forbid(unsafe_code)]
+
+mod location;
+mod migrations;
+mod postgres;
+mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use std::fmt;
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use location::{Location, SQLITE_FILE_NAME};
+pub use migrations::{MIGRATIONS, Migration, SCHEMA_VERSION};
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// Everything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot use database `{location}`: {reason}")]
+    BadLocation { location: String, reason: &'static str },
+
+    #[error("cannot create `{path}`")]
+    CreateFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("cannot open the SQLite database `{path}`")]
+    OpenSqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    #[error("cannot connect to PostgreSQL at `{location}`")]
+    ConnectPostgres {
+        location: String,
+        #[source]
+        source: ::postgres::Error,
+    },
+
+    #[error("the database schema is version {found}, but this shipgate knows versions up to {supported} only")]
+    SchemaTooNew { found: u32, supported: u32 },
+
+    #[error("cannot apply schema migration {version} ({name})")]
+    Migration {
+        version: u32,
+        name: &'static str,
+        #[source]
+        source: Box<StoreError>,
+    },
+
+    #[error("SQLite failed")]
+    Sqlite(#[from] rusqlite::Error),
+
+    #[error("PostgreSQL failed")]
+    Postgres(#[from] ::postgres::Error),
+
+    /// The transaction was committed in a group with others, and that group's `COMMIT`
+    /// failed: none of the group's changes were made.
+    #[error("the group commit this transaction belonged to failed: {message}")]
+    GroupCommitFailed { message: String },
+
+    /// The transaction's closure returned an error; its changes were rolled back.
+    #[error("the transaction was rolled back")]
+    Aborted,
+
+    /// A stored value cannot be what shipgate wrote (a negative size, …).
+    #[error("the database holds a malformed value: {0}")]
+    Corrupt(String),
+
+    /// A thread panicked while it held the database connection.
+    #[error("the database connection is unusable after a panic in another thread")]
+    Poisoned,
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Which implementation a store is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres => "PostgreSQL",
+        })
+    }
+}
+
+/// One stored ledger entry. `body` is the exact text that was hashed; the other text
+/// columns are copies of fields of `body`, kept for filtering. The store does not
+/// interpret any of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryRow {
+    pub seq: u64,
+    pub time: String,
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    pub env: Option<String>,
+    pub body: String,
+    pub leaf_hash: Vec<u8>,
+}
+
+/// The ledger's head: how many entries it has, and an opaque state blob (the ledger
+/// keeps its Merkle frontier there) that changes in the same transaction as the entries.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LedgerHead {
+    pub size: u64,
+    pub state: Vec<u8>,
+}
+
+/// One stored signed checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointRow {
+    pub id: i64,
+    pub tree_size: u64,
+    pub note: String,
+    pub created: String,
+}
+
+/// How a text column is matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TextMatch {
+    Exact(String),
+    Prefix(String),
+}
+
+/// A filter over ledger entries; `None` matches everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EntryQuery {
+    pub env: Option<String>,
+    pub actor: Option<String>,
+    pub action: Option<TextMatch>,
+    /// Entries whose `time` is at or after this RFC 3339 UTC time, in the ledger's
+    /// fixed-width format (so that text order is time order).
+    pub since: Option<String>,
+    /// At most this many of the newest matching entries; `None` for all.
+    pub limit: Option<u64>,
+}
+
+/// Read access, inside one consistent snapshot (or inside a write transaction, where
+/// it also sees the transaction's own writes).
+pub trait Reader {
+    fn ledger_head(&mut self) -> Result<LedgerHead>;
+
+    fn ledger_entry(&mut self, seq: u64) -> Result<Option<EntryRow>>;
+
+    /// Every entry with `seq > after`, in `seq` order, until `visit` breaks.
+    fn ledger_entries(&mut self, after: u64, visit: &mut dyn FnMut(EntryRow) -> ControlFlow<()>) -> Result<()>;
+
+    /// The newest `query.limit` entries that match, oldest first.
+    fn ledger_query(&mut self, query: &EntryQuery) -> Result<Vec<EntryRow>>;
+
+    /// `(seq, leaf_hash)` of entries `1..=upto`, in `seq` order, until `visit` breaks.
+    fn ledger_leaf_hashes(&mut self, upto: u64, visit: &mut dyn FnMut(u64, &[u8]) -> ControlFlow<()>) -> Result<()>;
+
+    /// Every stored checkpoint, by tree size and then by id.
+    fn ledger_checkpoints(&mut self) -> Result<Vec<CheckpointRow>>;
+}
+
+/// Write access inside [`Store::transact`].
+pub trait Transaction: Reader {
+    /// The head, locked until the transaction ends so that appends are serialised
+    /// (PostgreSQL: `SELECT … FOR UPDATE`; SQLite holds the write lock already).
+    /// Take it as late as the transaction allows: it blocks other appenders.
+    fn lock_ledger_head(&mut self) -> Result<LedgerHead>;
+
+    fn set_ledger_head(&mut self, head: &LedgerHead) -> Result<()>;
+
+    fn insert_ledger_entry(&mut self, row: &EntryRow) -> Result<()>;
+
+    /// Stores a signed checkpoint and returns its id.
+    fn insert_ledger_checkpoint(&mut self, tree_size: u64, note: &str, created: &str) -> Result<i64>;
+}
+
+/// Returned by the closure given to [`Store::transact_dyn`] or [`Store::read_dyn`] to
+/// say it failed; the caller keeps the real error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Abort;
+
+/// shipgate's database. Obtain one with [`open`]; share it as `Arc<dyn Store>`.
+///
+/// Implementations provide the object-safe `*_dyn` methods; callers use the typed
+/// [`transact`](Store::transact) and [`read`](Store::read) on `dyn Store`.
+pub trait Store: Send + Sync + fmt::Debug {
+    fn backend(&self) -> Backend;
+
+    fn location(&self) -> &Location;
+
+    /// Runs `work` in a transaction. Returns `Ok` once its writes are durably committed,
+    /// [`StoreError::Aborted`] when `work` returned [`Abort`] (its writes were rolled
+    /// back), or the error that kept the transaction from committing. `work` runs at
+    /// most once. Do not call `transact` again from inside `work`: use the transaction
+    /// handle it is given.
+    fn transact_dyn(&self, work: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), Abort>) -> Result<()>;
+
+    /// Runs `work` against one consistent read-only snapshot.
+    fn read_dyn(&self, work: &mut dyn FnMut(&mut dyn Reader) -> Result<(), Abort>) -> Result<()>;
+}
+
+impl dyn Store + '_ {
+    /// Runs `work` in a transaction: all of its writes are committed together, durably,
+    /// or none is. The result is `work`'s error when `work` fails, and the store's
+    /// error when the commit fails.
+    ///
+    /// ```no_run
+    /// # fn demo(store: &dyn shipgate_store::Store, row: shipgate_store::EntryRow) -> Result<(), shipgate_store::StoreError> {
+    /// store.transact(|tx| {
+    ///     // …change state…
+    ///     tx.insert_ledger_entry(&row)?;
+    ///     Ok(())
+    /// })
+    /// # }
+    /// ```
+    pub fn transact<T, E>(&self, work: impl FnOnce(&mut dyn Transaction) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let mut work = Some(work);
+        let mut outcome: Option<Result<T, E>> = None;
+        let committed = self.transact_dyn(&mut |tx| {
+            let Some(work) = work.take() else { return Err(Abort) };
+            let result = work(tx);
+            let failed = result.is_err();
+            outcome = Some(result);
+            if failed { Err(Abort) } else { Ok(()) }
+        });
+        finish(committed, outcome)
+    }
+
+    /// Runs `work` against one consistent read-only snapshot.
+    pub fn read<T, E>(&self, work: impl FnOnce(&mut dyn Reader) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let mut work = Some(work);
+        let mut outcome: Option<Result<T, E>> = None;
+        let finished = self.read_dyn(&mut |reader| {
+            let Some(work) = work.take() else { return Err(Abort) };
+            let result = work(reader);
+            let failed = result.is_err();
+            outcome = Some(result);
+            if failed { Err(Abort) } else { Ok(()) }
+        });
+        finish(finished, outcome)
+    }
+}
+
+fn finish<T, E: From<StoreError>>(store: Result<()>, outcome: Option<Result<T, E>>) -> Result<T, E> {
+    match (store, outcome) {
+        (Ok(()), Some(result)) => result,
+        // The closure failed: its own error says why.
+        (Err(_), Some(Err(error))) => Err(error),
+        // Begin or commit failed, whatever the closure returned.
+        (Err(error), _) => Err(error.into()),
+        (Ok(()), None) => {
+            Err(StoreError::Corrupt("the transaction finished without running its closure".into()).into())
+        }
+    }
+}
+
+/// Opens the store at `location`, creating it when missing, and brings its schema up to
+/// [`SCHEMA_VERSION`].
+pub fn open(location: &Location) -> Result<Arc<dyn Store>> {
+    Ok(match location {
+        Location::Sqlite(path) => Arc::new(SqliteStore::open(path)?),
+        Location::Postgres(_) => Arc::new(PostgresStore::open(location)?),
+    })
+}
+
+/// Converts a row value to `u64`, refusing negatives.
+fn to_u64(value: i64, what: &str) -> Result<u64> {
+    u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("{what} is {value}")))
+}
+
+/// Converts a `u64` to the `i64` both databases store, refusing what does not fit.
+fn to_i64(value: u64, what: &str) -> Result<i64> {
+    i64::try_from(value)
+        .map_err(|_| StoreError::Corrupt(format!("{what} {value} does not fit a 64-bit signed integer")))
+}
+
+/// The `WHERE` clause of an [`EntryQuery`] and its text arguments, in order.
+pub(crate) struct QueryFilter<'q> {
+    /// Empty, or ` WHERE …`.
+    pub sql: String,
+    pub args: Vec<&'q str>,
+}
+
+/// Builds the filter with the backend's placeholder (`?N` or `$N`) and its way of
+/// testing an `action` prefix.
+pub(crate) fn query_filter<'q>(
+    query: &'q EntryQuery,
+    placeholder: impl Fn(usize) -> String,
+    action_prefix: impl Fn(&str) -> String,
+) -> QueryFilter<'q> {
+    let mut clauses = Vec::new();
+    let mut args: Vec<&'q str> = Vec::new();
+    let mut bind = |value: &'q str| {
+        args.push(value);
+        placeholder(args.len())
+    };
+    if let Some(env) = &query.env {
+        clauses.push(format!("env = {}", bind(env)));
+    }
+    if let Some(actor) = &query.actor {
+        clauses.push(format!("actor = {}", bind(actor)));
+    }
+    match &query.action {
+        Some(TextMatch::Exact(action)) => clauses.push(format!("action = {}", bind(action))),
+        Some(TextMatch::Prefix(prefix)) => clauses.push(action_prefix(&bind(prefix))),
+        None => {}
+    }
+    if let Some(since) = &query.since {
+        clauses.push(format!("time >= {}", bind(since)));
+    }
+    let sql = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
+    QueryFilter { sql, args }
+}

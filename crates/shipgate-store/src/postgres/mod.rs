@@ -1,0 +1,322 @@
+//! The PostgreSQL store, for teams and for several server replicas.
+//!
+//! Each transaction runs on a pooled connection at `READ COMMITTED`; ledger appends are
+//! serialised by locking the one `ledger_head` row (`SELECT … FOR UPDATE`), which keeps
+//! the sequence gap-free across connections and across server processes. PostgreSQL
+//! groups the WAL flushes of concurrent commits itself, so there is no batching here.
+//! Reads run in a `REPEATABLE READ, READ ONLY` transaction: one snapshot.
+
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+use std::sync::Mutex;
+
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::types::ToSql;
+use postgres::{Client, IsolationLevel, NoTls, Statement};
+
+use crate::migrations::{self, SCHEMA_TABLE, SCHEMA_VERSION};
+use crate::{
+    Abort, Backend, CheckpointRow, EntryQuery, EntryRow, LedgerHead, Location, Reader, Result, Store, StoreError,
+    Transaction, to_i64, to_u64,
+};
+
+/// How many idle connections are kept.
+const MAX_IDLE: usize = 8;
+
+/// Taken with `pg_advisory_xact_lock` while migrating, so that two processes starting
+/// at once do not both apply a migration. ("shipgate" in ASCII.)
+const MIGRATION_LOCK: i64 = 0x7368_6970_6761_7465;
+
+const ENTRY_COLUMNS: &str = "seq, time, actor, action, subject, env, body, leaf_hash";
+
+/// The PostgreSQL implementation of [`Store`].
+pub struct PostgresStore {
+    location: Location,
+    config: postgres::Config,
+    idle: Mutex<Vec<Conn>>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore").field("location", &self.location).finish_non_exhaustive()
+    }
+}
+
+/// A connection and the statements prepared on it.
+struct Conn {
+    client: Client,
+    statements: HashMap<&'static str, Statement>,
+}
+
+impl PostgresStore {
+    /// Connects to the database at `location` (a `postgres://` URL) and migrates it.
+    pub fn open(location: &Location) -> Result<PostgresStore> {
+        let Location::Postgres(url) = location else {
+            return Err(StoreError::BadLocation {
+                location: location.redacted(),
+                reason: "it is not a PostgreSQL URL",
+            });
+        };
+        let config: postgres::Config = url.parse().map_err(|_| StoreError::BadLocation {
+            location: location.redacted(),
+            reason: "it is not a valid PostgreSQL connection URL",
+        })?;
+        let store = PostgresStore { location: location.clone(), config, idle: Mutex::new(Vec::new()) };
+        let mut conn = store.connect()?;
+        migrate(&mut conn.client)?;
+        store.give_back(conn);
+        Ok(store)
+    }
+
+    fn connect(&self) -> Result<Conn> {
+        let client = self
+            .config
+            .connect(NoTls)
+            .map_err(|source| StoreError::ConnectPostgres { location: self.location.redacted(), source })?;
+        Ok(Conn { client, statements: HashMap::new() })
+    }
+
+    fn take(&self) -> Result<Conn> {
+        let idle = self.idle.lock().map_err(|_| StoreError::Poisoned)?.pop();
+        match idle {
+            Some(conn) if !conn.client.is_closed() => Ok(conn),
+            _ => self.connect(),
+        }
+    }
+
+    fn give_back(&self, conn: Conn) {
+        if conn.client.is_closed() {
+            return;
+        }
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < MAX_IDLE
+        {
+            idle.push(conn);
+        }
+    }
+}
+
+impl Store for PostgresStore {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    fn location(&self) -> &Location {
+        &self.location
+    }
+
+    fn transact_dyn(&self, work: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), Abort>) -> Result<()> {
+        let mut conn = self.take()?;
+        let outcome = {
+            let Conn { client, statements } = &mut conn;
+            let mut tx = client.transaction()?;
+            let outcome = work(&mut PgTx { tx: &mut tx, statements });
+            match outcome {
+                Ok(()) => tx.commit().map_err(StoreError::from),
+                Err(Abort) => tx.rollback().map_err(StoreError::from).and(Err(StoreError::Aborted)),
+            }
+        };
+        // A panic in `work` unwinds past here: the connection is dropped with its
+        // transaction, which PostgreSQL rolls back when the connection closes.
+        self.give_back(conn);
+        outcome
+    }
+
+    fn read_dyn(&self, work: &mut dyn FnMut(&mut dyn Reader) -> Result<(), Abort>) -> Result<()> {
+        let mut conn = self.take()?;
+        let outcome = {
+            let Conn { client, statements } = &mut conn;
+            let mut tx =
+                client.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start()?;
+            let outcome = work(&mut PgTx { tx: &mut tx, statements });
+            let ended = tx.commit().map_err(StoreError::from);
+            match outcome {
+                Ok(()) => ended,
+                Err(Abort) => Err(StoreError::Aborted),
+            }
+        };
+        self.give_back(conn);
+        outcome
+    }
+}
+
+fn migrate(client: &mut Client) -> Result<()> {
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    tx.batch_execute(SCHEMA_TABLE)?;
+    let current: i32 = tx.query_one("SELECT COALESCE(MAX(version), 0) FROM shipgate_schema", &[])?.get(0);
+    let current = u32::try_from(current).map_err(|_| StoreError::Corrupt(format!("schema version {current}")))?;
+    if current > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew { found: current, supported: SCHEMA_VERSION });
+    }
+    for migration in migrations::pending(current) {
+        let wrap = |source: StoreError| StoreError::Migration {
+            version: migration.version,
+            name: migration.name,
+            source: Box::new(source),
+        };
+        tx.batch_execute(migration.postgres).map_err(|error| wrap(error.into()))?;
+        let version = i32::try_from(migration.version).map_err(|_| wrap(StoreError::Corrupt("version".into())))?;
+        tx.execute(
+            "INSERT INTO shipgate_schema (version, name, applied_at) VALUES ($1, $2, $3)",
+            &[&version, &migration.name, &migrations::now()],
+        )
+        .map_err(|error| wrap(error.into()))?;
+    }
+    Ok(tx.commit()?)
+}
+
+/// A transaction (or snapshot) seen through the store's traits.
+struct PgTx<'a, 'c> {
+    tx: &'a mut postgres::Transaction<'c>,
+    statements: &'a mut HashMap<&'static str, Statement>,
+}
+
+impl PgTx<'_, '_> {
+    /// The prepared statement for `sql`, prepared once per connection.
+    fn statement(&mut self, sql: &'static str) -> Result<Statement> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.tx.prepare(sql)?;
+        self.statements.insert(sql, statement.clone());
+        Ok(statement)
+    }
+}
+
+fn entry_row(row: &postgres::Row) -> Result<EntryRow> {
+    Ok(EntryRow {
+        seq: to_u64(row.try_get(0)?, "an entry's seq")?,
+        time: row.try_get(1)?,
+        actor: row.try_get(2)?,
+        action: row.try_get(3)?,
+        subject: row.try_get(4)?,
+        env: row.try_get(5)?,
+        body: row.try_get(6)?,
+        leaf_hash: row.try_get(7)?,
+    })
+}
+
+fn head(row: Option<postgres::Row>) -> Result<LedgerHead> {
+    let row = row.ok_or_else(|| StoreError::Corrupt("the ledger head row is missing".into()))?;
+    Ok(LedgerHead { size: to_u64(row.try_get(0)?, "the ledger size")?, state: row.try_get(1)? })
+}
+
+impl Reader for PgTx<'_, '_> {
+    fn ledger_head(&mut self) -> Result<LedgerHead> {
+        let statement = self.statement("SELECT size, state FROM ledger_head WHERE id = 1")?;
+        head(self.tx.query_opt(&statement, &[])?)
+    }
+
+    fn ledger_entry(&mut self, seq: u64) -> Result<Option<EntryRow>> {
+        const SQL: &str =
+            "SELECT seq, time, actor, action, subject, env, body, leaf_hash FROM ledger_entries WHERE seq = $1";
+        let statement = self.statement(SQL)?;
+        match self.tx.query_opt(&statement, &[&to_i64(seq, "seq")?])? {
+            Some(row) => Ok(Some(entry_row(&row)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn ledger_entries(&mut self, after: u64, visit: &mut dyn FnMut(EntryRow) -> ControlFlow<()>) -> Result<()> {
+        const SQL: &str = "SELECT seq, time, actor, action, subject, env, body, leaf_hash FROM ledger_entries \
+                           WHERE seq > $1 ORDER BY seq";
+        let statement = self.statement(SQL)?;
+        let after = to_i64(after, "seq")?;
+        // Rows stream in as they arrive; a million entries are never all in memory.
+        let mut rows = self.tx.query_raw(&statement, [&after as &(dyn ToSql + Sync)])?;
+        while let Some(row) = rows.next()? {
+            if visit(entry_row(&row)?).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn ledger_query(&mut self, query: &EntryQuery) -> Result<Vec<EntryRow>> {
+        let filter =
+            crate::query_filter(query, |n| format!("${n}::text"), |p| format!("left(action, char_length({p})) = {p}"));
+        let limit = match query.limit {
+            Some(limit) => to_i64(limit, "limit")?.to_string(),
+            None => "ALL".to_owned(),
+        };
+        let sql = format!("SELECT {ENTRY_COLUMNS} FROM ledger_entries{} ORDER BY seq DESC LIMIT {limit}", filter.sql);
+        let args: Vec<&(dyn ToSql + Sync)> = filter.args.iter().map(|arg| arg as &(dyn ToSql + Sync)).collect();
+        let rows = self.tx.query(&sql, &args)?;
+        let mut entries = rows.iter().map(entry_row).collect::<Result<Vec<_>>>()?;
+        entries.reverse();
+        Ok(entries)
+    }
+
+    fn ledger_leaf_hashes(&mut self, upto: u64, visit: &mut dyn FnMut(u64, &[u8]) -> ControlFlow<()>) -> Result<()> {
+        let statement = self.statement("SELECT seq, leaf_hash FROM ledger_entries WHERE seq <= $1 ORDER BY seq")?;
+        let upto = to_i64(upto, "seq")?;
+        let mut rows = self.tx.query_raw(&statement, [&upto as &(dyn ToSql + Sync)])?;
+        while let Some(row) = rows.next()? {
+            let seq = to_u64(row.try_get(0)?, "an entry's seq")?;
+            let hash: &[u8] = row.try_get(1)?;
+            if visit(seq, hash).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn ledger_checkpoints(&mut self) -> Result<Vec<CheckpointRow>> {
+        let statement =
+            self.statement("SELECT id, tree_size, note, created FROM ledger_checkpoints ORDER BY tree_size, id")?;
+        self.tx
+            .query(&statement, &[])?
+            .iter()
+            .map(|row| {
+                Ok(CheckpointRow {
+                    id: row.try_get(0)?,
+                    tree_size: to_u64(row.try_get(1)?, "a checkpoint's tree size")?,
+                    note: row.try_get(2)?,
+                    created: row.try_get(3)?,
+                })
+            })
+            .collect()
+    }
+}
+
+impl Transaction for PgTx<'_, '_> {
+    fn lock_ledger_head(&mut self) -> Result<LedgerHead> {
+        let statement = self.statement("SELECT size, state FROM ledger_head WHERE id = 1 FOR UPDATE")?;
+        head(self.tx.query_opt(&statement, &[])?)
+    }
+
+    fn set_ledger_head(&mut self, head: &LedgerHead) -> Result<()> {
+        let statement = self.statement("UPDATE ledger_head SET size = $1, state = $2 WHERE id = 1")?;
+        let changed = self.tx.execute(&statement, &[&to_i64(head.size, "ledger size")?, &head.state])?;
+        if changed == 1 { Ok(()) } else { Err(StoreError::Corrupt("the ledger head row is missing".into())) }
+    }
+
+    fn insert_ledger_entry(&mut self, row: &EntryRow) -> Result<()> {
+        let statement = self.statement(
+            "INSERT INTO ledger_entries (seq, time, actor, action, subject, env, body, leaf_hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )?;
+        self.tx.execute(
+            &statement,
+            &[
+                &to_i64(row.seq, "seq")?,
+                &row.time,
+                &row.actor,
+                &row.action,
+                &row.subject,
+                &row.env,
+                &row.body,
+                &row.leaf_hash,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn insert_ledger_checkpoint(&mut self, tree_size: u64, note: &str, created: &str) -> Result<i64> {
+        let statement = self
+            .statement("INSERT INTO ledger_checkpoints (tree_size, note, created) VALUES ($1, $2, $3) RETURNING id")?;
+        let row = self.tx.query_one(&statement, &[&to_i64(tree_size, "tree size")?, &note, &created])?;
+        Ok(row.try_get(0)?)
+    }
+}
