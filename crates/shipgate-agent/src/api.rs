@@ -43,6 +43,29 @@ pub struct ServiceSpec {
     /// Between SIGTERM (or the runtime's equivalent) and SIGKILL.
     #[serde(default = "defaults::stop_grace_ms")]
     pub stop_grace_ms: u64,
+    /// Terminate TLS on `listen`. Every service on a TLS listener must have `tls`; the listener
+    /// serves the certificates of all of them, chosen by SNI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSpec {
+    /// PEM files; reloaded without a restart when they change.
+    pub certificates: Vec<CertificateFiles>,
+    /// Also listen here for plain HTTP and answer every request with a 308 to `https://`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_http_from: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateFiles {
+    /// The certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -70,6 +70,7 @@ fn from_error(error: &Error) -> Answer {
         Error::Invalid(_) => (StatusCode::BAD_REQUEST, Some("see the control API in the shipgate-agent README")),
         Error::NotFound { .. } => (StatusCode::NOT_FOUND, None),
         Error::Conflict(_) => (StatusCode::CONFLICT, None),
+        Error::Tls(_) => (StatusCode::BAD_REQUEST, Some("check the certificate and key files named in `tls`")),
         _ => (StatusCode::INTERNAL_SERVER_ERROR, None),
     };
     let mut message = error.to_string();

@@ -45,12 +45,21 @@ struct Inner {
     next_port: u16,
     /// Listening sockets received from the previous agent, not yet claimed by a service.
     inherited: HashMap<SocketAddr, std::net::TcpListener>,
+    /// Plain-HTTP listeners that redirect to a TLS listener (`tls.redirect_http_from`).
+    redirects: HashMap<SocketAddr, RedirectEntry>,
+}
+
+struct RedirectEntry {
+    https_port: u16,
+    socket: std::net::TcpListener,
+    stop: watch::Sender<bool>,
 }
 
 pub struct ListenerEntry {
     pub routes: Arc<ArcSwap<ListenerTable>>,
     /// A duplicate of the listening socket, to hand over in an upgrade.
     pub socket: std::net::TcpListener,
+    pub tls: Arc<crate::tls::ListenerTls>,
     stop: watch::Sender<bool>,
 }
 
@@ -153,14 +162,19 @@ impl Core {
             )));
         }
         validate_service(&spec)?;
+        if let Some(tls) = &spec.tls {
+            crate::tls::load_all(&tls.certificates)?;
+        }
         {
             let mut inner = lock(&self.inner);
+            check_listener_sharing(&inner, name, &spec)?;
             if !inner.listeners.contains_key(&spec.listen) {
-                let entry = self.open_listener(&mut inner, spec.listen)?;
+                let entry = self.open_listener(&mut inner, spec.listen, certificate_files([&spec]))?;
                 inner.listeners.insert(spec.listen, entry);
             }
             inner.services.insert(name.to_owned(), spec);
             close_unused_listeners(&mut inner);
+            self.sync_redirects(&mut inner);
         }
         self.rebuild_routes();
         self.persist();
@@ -176,13 +190,21 @@ impl Core {
             let mut inner = lock(&self.inner);
             inner.services.remove(name);
             close_unused_listeners(&mut inner);
+            self.sync_redirects(&mut inner);
         }
         self.rebuild_routes();
         self.persist();
         Ok(status)
     }
 
-    fn open_listener(self: &Arc<Self>, inner: &mut Inner, addr: SocketAddr) -> Result<ListenerEntry, Error> {
+    /// Listen on `addr` (or take the socket inherited from the previous agent), with TLS from the
+    /// first connection on when `certificates` is not empty.
+    fn open_listener(
+        self: &Arc<Self>,
+        inner: &mut Inner,
+        addr: SocketAddr,
+        certificates: Vec<crate::api::CertificateFiles>,
+    ) -> Result<ListenerEntry, Error> {
         let socket = match inner.inherited.remove(&addr) {
             Some(socket) => socket,
             None => bind_tcp(addr)?,
@@ -192,22 +214,82 @@ impl Core {
         let listener = tokio::net::TcpListener::from_std(for_serving)
             .map_err(Error::io(format!("cannot set up listener `{addr}`")))?;
         let routes = Arc::new(ArcSwap::from_pointee(ListenerTable::default()));
+        let tls = Arc::new(crate::tls::ListenerTls::new()?);
+        if let Err(error) = tls.set_files(certificates) {
+            // Keep the agent (and the listener's other services) up; every route rebuild retries.
+            tracing::error!(listen = %addr, %error, "cannot load TLS certificates");
+        }
         let (stop, stop_rx) = watch::channel(false);
-        tokio::spawn(crate::proxy::serve(listener, routes.clone(), self.connections.clone(), stop_rx));
+        tokio::spawn(crate::proxy::serve(listener, routes.clone(), tls.clone(), self.connections.clone(), stop_rx));
         tracing::info!(listen = %addr, "listening");
-        Ok(ListenerEntry { routes, socket, stop })
+        Ok(ListenerEntry { routes, socket, tls, stop })
+    }
+
+    /// Open the redirect listeners the services ask for, close the ones no longer asked for.
+    fn sync_redirects(&self, inner: &mut Inner) {
+        let wanted: HashMap<SocketAddr, u16> = inner
+            .services
+            .values()
+            .filter_map(|spec| Some((spec.tls.as_ref()?.redirect_http_from?, spec.listen.port())))
+            .collect();
+        inner.redirects.retain(|addr, entry| {
+            let keep = wanted.get(addr) == Some(&entry.https_port);
+            if !keep {
+                tracing::info!(listen = %addr, "closing redirect listener");
+                let _ = entry.stop.send(true);
+            }
+            keep
+        });
+        for (addr, https_port) in wanted {
+            if inner.redirects.contains_key(&addr) {
+                continue;
+            }
+            let opened = match inner.inherited.remove(&addr) {
+                Some(socket) => Ok(socket),
+                None => bind_tcp(addr),
+            }
+            .and_then(|socket| {
+                let serving = socket.try_clone().map_err(Error::io(format!("cannot duplicate listener `{addr}`")))?;
+                serving.set_nonblocking(true).map_err(Error::io(format!("cannot set up listener `{addr}`")))?;
+                let serving = tokio::net::TcpListener::from_std(serving)
+                    .map_err(Error::io(format!("cannot set up listener `{addr}`")))?;
+                Ok((socket, serving))
+            });
+            match opened {
+                Ok((socket, serving)) => {
+                    let (stop, stop_rx) = watch::channel(false);
+                    tokio::spawn(crate::proxy::serve_redirect(serving, https_port, stop_rx));
+                    tracing::info!(listen = %addr, https_port, "redirecting HTTP to HTTPS");
+                    inner.redirects.insert(addr, RedirectEntry { https_port, socket, stop });
+                }
+                Err(error) => tracing::error!(listen = %addr, %error, "cannot open the HTTP redirect listener"),
+            }
+        }
+    }
+
+    /// Every TLS listener reloads its certificates when their files change.
+    pub fn reload_certificates(&self) {
+        let listeners: Vec<_> = lock(&self.inner).listeners.values().map(|l| l.tls.clone()).collect();
+        for tls in listeners {
+            tls.reload();
+        }
     }
 
     /// Duplicates of every listening socket, for a successor agent.
     pub fn listener_sockets(&self) -> Vec<(SocketAddr, std::net::TcpListener)> {
         let inner = lock(&self.inner);
-        inner.listeners.iter().filter_map(|(addr, entry)| Some((*addr, entry.socket.try_clone().ok()?))).collect()
+        let proxies = inner.listeners.iter().map(|(addr, entry)| (addr, &entry.socket));
+        let redirects = inner.redirects.iter().map(|(addr, entry)| (addr, &entry.socket));
+        proxies.chain(redirects).filter_map(|(addr, socket)| Some((*addr, socket.try_clone().ok()?))).collect()
     }
 
     /// Stop accepting on every proxy listener (the sockets stay open in a successor, if any).
     pub fn stop_accepting(&self) {
         let inner = lock(&self.inner);
         for entry in inner.listeners.values() {
+            let _ = entry.stop.send(true);
+        }
+        for entry in inner.redirects.values() {
             let _ = entry.stop.send(true);
         }
     }
@@ -343,6 +425,10 @@ impl Core {
                 ));
             }
             listener.routes.store(Arc::new(ListenerTable { services }));
+            let files = certificate_files(inner.services.values().filter(|spec| spec.listen == *addr));
+            if let Err(error) = listener.tls.set_files(files) {
+                tracing::error!(listen = %addr, %error, "cannot load TLS certificates");
+            }
         }
     }
 
@@ -394,13 +480,15 @@ impl Core {
         {
             let mut inner = lock(&self.inner);
             inner.next_id = persisted.next_id;
-            for (name, spec) in persisted.services {
+            for (name, spec) in &persisted.services {
                 if !inner.listeners.contains_key(&spec.listen) {
-                    let entry = self.open_listener(&mut inner, spec.listen)?;
+                    let sharing = persisted.services.values().filter(|other| other.listen == spec.listen);
+                    let entry = self.open_listener(&mut inner, spec.listen, certificate_files(sharing))?;
                     inner.listeners.insert(spec.listen, entry);
                 }
-                inner.services.insert(name, spec);
+                inner.services.insert(name.clone(), spec.clone());
             }
+            self.sync_redirects(&mut inner);
             for saved in persisted.instances {
                 let Some(id) = saved.spec.id.clone() else { continue };
                 let adopted = saved.workload.as_ref().and_then(|record| self.runtime.adopt(record));
@@ -473,6 +561,35 @@ fn validate_service(spec: &ServiceSpec) -> Result<(), Error> {
         problems.push(format!("`health.probe.http.path` `{path}` must start with `/` and contain no spaces"));
     }
     if problems.is_empty() { Ok(()) } else { Err(Error::Invalid(problems.join("; "))) }
+}
+
+/// The certificate files a listener shared by these services serves.
+fn certificate_files<'a>(services: impl IntoIterator<Item = &'a ServiceSpec>) -> Vec<crate::api::CertificateFiles> {
+    services.into_iter().filter_map(|spec| spec.tls.as_ref()).flat_map(|tls| tls.certificates.iter().cloned()).collect()
+}
+
+/// Services sharing a listener must agree on TLS, and a redirect listener must not be a proxy
+/// listener.
+fn check_listener_sharing(inner: &Inner, name: &str, spec: &ServiceSpec) -> Result<(), Error> {
+    for (other_name, other) in inner.services.iter().filter(|(other_name, _)| other_name.as_str() != name) {
+        if other.listen == spec.listen && other.tls.is_some() != spec.tls.is_some() {
+            return Err(Error::Conflict(format!(
+                "service `{other_name}` also listens on `{}` but {} TLS",
+                spec.listen,
+                if other.tls.is_some() { "with" } else { "without" }
+            )));
+        }
+        let redirect = other.tls.as_ref().and_then(|tls| tls.redirect_http_from);
+        if redirect == Some(spec.listen) {
+            return Err(Error::Conflict(format!("`{}` redirects to HTTPS for service `{other_name}`", spec.listen)));
+        }
+    }
+    if let Some(from) = spec.tls.as_ref().and_then(|tls| tls.redirect_http_from)
+        && (from == spec.listen || inner.services.values().any(|other| other.listen == from))
+    {
+        return Err(Error::Conflict(format!("`{from}` is a proxy listener: it cannot also redirect to HTTPS")));
+    }
+    Ok(())
 }
 
 fn bind_tcp(addr: SocketAddr) -> Result<std::net::TcpListener, Error> {

@@ -18,6 +18,7 @@ mod proxy;
 mod route;
 pub mod runtime;
 mod state;
+mod tls;
 mod upgrade;
 
 use std::net::SocketAddr;
@@ -110,6 +111,7 @@ impl Agent {
         }
         let (stop, stop_rx) = watch::channel(false);
         let (done_tx, done) = watch::channel(false);
+        tokio::spawn(watch_certificates(core.clone(), stop_rx.clone()));
 
         let control_path = config.control_socket_path();
         let control = match inherited.control {
@@ -219,6 +221,20 @@ impl Agent {
         self.core.connections.drain(drain).await;
     }
 }
+
+/// Certificate files are polled: cheap (two `stat`s per file per second) and, unlike inotify,
+/// it sees files replaced by a rename or changed through a symlink (how certbot and Kubernetes
+/// secrets update them).
+async fn watch_certificates(core: Arc<core::Core>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(CERTIFICATE_POLL) => core.reload_certificates(),
+            _ = crate::wait_true(&mut stop) => return,
+        }
+    }
+}
+
+const CERTIFICATE_POLL: Duration = Duration::from_secs(1);
 
 /// Resolves when the flag turns true (or its sender is gone); holds no borrow across awaits.
 pub(crate) async fn wait_true(flag: &mut watch::Receiver<bool>) {

@@ -91,6 +91,7 @@ pub fn server_builder() -> auto::Builder<TokioExecutor> {
 pub async fn serve(
     listener: TcpListener,
     routes: Arc<ArcSwap<ListenerTable>>,
+    tls: Arc<crate::tls::ListenerTls>,
     connections: Arc<Connections>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -110,8 +111,72 @@ pub async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
-        let ctx = Arc::new(ConnCtx { routes: routes.clone(), peer_ip: ip_header(peer), https: false });
-        tokio::spawn(serve_connection(TokioIo::new(stream), ctx, builder.clone(), connections.clone()));
+        match tls.acceptor() {
+            None => {
+                let ctx = Arc::new(ConnCtx { routes: routes.clone(), peer_ip: ip_header(peer), https: false });
+                tokio::spawn(serve_connection(TokioIo::new(stream), ctx, builder.clone(), connections.clone()));
+            }
+            Some(acceptor) => {
+                let ctx = Arc::new(ConnCtx { routes: routes.clone(), peer_ip: ip_header(peer), https: true });
+                let (builder, connections) = (builder.clone(), connections.clone());
+                tokio::spawn(async move {
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => serve_connection(TokioIo::new(stream), ctx, builder, connections).await,
+                        Ok(Err(error)) => tracing::debug!(%error, %peer, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// A client must finish the TLS handshake within this time.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Plain HTTP that only redirects: every request gets a 308 to the same host and path over
+/// `https://` on `https_port`.
+pub async fn serve_redirect(listener: TcpListener, https_port: u16, mut stop: watch::Receiver<bool>) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = crate::wait_true(&mut stop) => return,
+        };
+        let Ok((stream, _)) = accepted else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let service = hyper::service::service_fn(move |req: Request<Incoming>| async move {
+            Ok::<_, Infallible>(redirect_to_https(&req, https_port))
+        });
+        tokio::spawn(async move {
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(IDLE_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service);
+            let _ = conn.await;
+        });
+    }
+}
+
+fn redirect_to_https(req: &Request<Incoming>, https_port: u16) -> Response<ProxyBody> {
+    let host = req.headers().get(HOST).and_then(|h| h.to_str().ok()).or(req.uri().host()).unwrap_or("");
+    // Drop the port (an IPv6 literal keeps its brackets).
+    let host = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !name.is_empty() => name,
+        _ => host,
+    };
+    let path = req.uri().path_and_query().map_or("/", PathAndQuery::as_str);
+    let location =
+        if https_port == 443 { format!("https://{host}{path}") } else { format!("https://{host}:{https_port}{path}") };
+    match HeaderValue::try_from(location) {
+        Ok(location) if !host.is_empty() => {
+            let mut response = Response::new(ProxyBody::Full(Some(Bytes::new())));
+            *response.status_mut() = StatusCode::PERMANENT_REDIRECT;
+            response.headers_mut().insert(http::header::LOCATION, location);
+            response
+        }
+        _ => error_response(StatusCode::BAD_REQUEST, Origin::Client, "no valid `Host` to redirect to"),
     }
 }
 

@@ -36,13 +36,15 @@ fn adopt_orphans() {
     rustix::process::set_child_subreaper(me).unwrap();
 }
 
-fn start_agent(state: &Path, extra: &[&str], log: &str) -> Child {
+/// Each test gives its agents their own `ports` for instances: tests run in parallel, and two
+/// agents handing out the same port would start instances that collide.
+fn start_agent(state: &Path, ports: &str, extra: &[&str], log: &str) -> Child {
     adopt_orphans();
     let log = std::fs::File::create(state.parent().unwrap().join(log)).unwrap();
     Command::new(env!("CARGO_BIN_EXE_shipgate"))
         .args(["agent", "--state-dir"])
         .arg(state)
-        .args(["--port-range", "41000-41099"])
+        .args(["--port-range", ports])
         .args(extra)
         .env("NO_COLOR", "1")
         .stdout(Stdio::null())
@@ -210,21 +212,54 @@ fn cleanup(state: &Path, mut agent: Child, pids: &[i64]) {
     while pids.iter().any(|p| alive(*p)) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    let _ = Command::new("kill").arg(agent.id().to_string()).status();
+    if let Some(pid) = rustix::process::Pid::from_raw(agent.id() as i32) {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+    }
     let _ = agent.wait();
-    // Never 0 or 1: `kill -9 -1` would kill every process of this user.
-    for pid in pids.iter().filter(|pid| **pid > 1) {
-        let _ = Command::new("kill").args(["-9", &format!("-{pid}")]).status();
+    for pid in pids {
+        kill_instance_group(*pid);
+    }
+    reap(pids);
+}
+
+/// SIGKILL the process group an instance leads, through the system call.
+///
+/// Never through the `kill` command: procps-ng 4.0.x (Debian 12's `/usr/bin/kill`) misparses
+/// `kill -9 -PGID` and signals the group named by PGID's *first digit*, so `kill -9 -12345` is
+/// `kill(-1, SIGKILL)`: as root, every process on the machine. That is what took down the
+/// development sandbox (and its PostgreSQL) when these tests cleaned up.
+fn kill_instance_group(pid: i64) {
+    let Some(pid) = i32::try_from(pid).ok().filter(|pid| *pid > 1).and_then(rustix::process::Pid::from_raw) else {
+        return;
+    };
+    // Only a group this instance still leads: a reused pid must not take a stranger down.
+    if rustix::process::getpgid(Some(pid)).is_ok_and(|group| group == pid) {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+}
+
+/// Instances outlived their agent and were re-parented to this process (`adopt_orphans`): wait
+/// for them, so no zombie is left behind.
+fn reap(pids: &[i64]) {
+    for pid in pids.iter().filter_map(|pid| i32::try_from(*pid).ok().filter(|pid| *pid > 1)) {
+        let Some(pid) = rustix::process::Pid::from_raw(pid) else { continue };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while let Ok(None) = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::NOHANG) {
+            if Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
 #[test]
-#[ignore = "run by hand: in the development sandbox this test took down the session running it (cause not found yet); see the shipgate-agent README, Status"]
 fn kill_9_of_the_agent_under_load_then_instances_are_readopted() {
+    const PORTS: &str = "41000-41049";
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let mut first = start_agent(&state, &[], "first.log");
+    let mut first = start_agent(&state, PORTS, &[], "first.log");
     let pids = setup(&state, addr);
     let load = start_load(addr, 2);
     std::thread::sleep(Duration::from_millis(500));
@@ -234,7 +269,7 @@ fn kill_9_of_the_agent_under_load_then_instances_are_readopted() {
     assert!(pids.iter().all(|p| alive(*p)), "instances survive the agent's death");
 
     let restarted = Instant::now();
-    let second = start_agent(&state, &[], "second.log");
+    let second = start_agent(&state, PORTS, &[], "second.log");
     let mut conn = None;
     let serving_after = loop {
         if get(addr, &mut conn) == Ok(200) {
@@ -260,17 +295,17 @@ fn kill_9_of_the_agent_under_load_then_instances_are_readopted() {
 }
 
 #[test]
-#[ignore = "run by hand: in the development sandbox this test took down the session running it (cause not found yet); see the shipgate-agent README, Status"]
 fn upgrade_under_load_fails_no_request() {
+    const PORTS: &str = "41050-41099";
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let mut first = start_agent(&state, &[], "first.log");
+    let mut first = start_agent(&state, PORTS, &[], "first.log");
     let pids = setup(&state, addr);
     let load = start_load(addr, 4);
     std::thread::sleep(Duration::from_millis(700));
     let upgrade_socket = state.join("upgrade.sock");
-    let second = start_agent(&state, &["--upgrade-from", upgrade_socket.to_str().unwrap()], "second.log");
+    let second = start_agent(&state, PORTS, &["--upgrade-from", upgrade_socket.to_str().unwrap()], "second.log");
     let deadline = Instant::now() + Duration::from_secs(40);
     let status = loop {
         if let Some(status) = first.try_wait().unwrap() {
@@ -323,4 +358,78 @@ fn agent_logs_prints_an_instance_log_and_needs_a_state_dir() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("hint: pass `--state-dir DIR`"));
+}
+
+/// The mass kill that took down the development machine: procps-ng 4.0.x's `kill` command folds
+/// a negative pid to its first digit (`kill -9 -12345` is `kill(-1, SIGKILL)`: everything, as
+/// root). Process groups are signalled with the system call (rustix) or `kill -SIG -- -PGID`;
+/// this scans the tests, benchmarks and CI scripts for the dangerous spelling.
+#[test]
+fn regression_procps_kill_turns_a_negative_pgid_into_kill_minus_one() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut files = Vec::new();
+    let mut dirs = vec![root.join("bench"), root.join(".ci"), root.join("crates")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                if !path.ends_with("target") {
+                    dirs.push(path);
+                }
+            } else if path.extension().is_none_or(|ext| ext == "sh" || ext == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    for path in files {
+        let Ok(text) = std::fs::read_to_string(&path) else { continue };
+        let lines: Vec<&str> = text.lines().collect();
+        for (n, line) in lines.iter().enumerate() {
+            let is_rust = path.extension().is_some_and(|ext| ext == "rs");
+            let dangerous = if is_rust {
+                line.contains(&["Command::new(\"", "kill\")"].concat())
+                    && lines[n..lines.len().min(n + 3)].iter().any(|l| l.contains("\"-{") || l.contains("format!(\"-"))
+            } else {
+                shell_kills_a_group_without_separator(line)
+            };
+            if dangerous {
+                found.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "`kill` given a negative pid without `--`:\n{}", found.join("\n"));
+}
+
+fn shell_kills_a_group_without_separator(line: &str) -> bool {
+    let mut words = line.split_whitespace().skip_while(|word| *word != "kill").skip(1);
+    // The signal: `-9`, `-TERM` or `-s TERM`.
+    match words.next() {
+        Some("-s" | "-n") => {
+            words.next();
+        }
+        Some(word) if word.starts_with('-') && word != "--" => {}
+        Some(word) => return word.trim_matches('"').starts_with('-'),
+        None => return false,
+    }
+    words.take_while(|word| *word != "--").any(|word| {
+        word.trim_start_matches('"').strip_prefix('-').is_some_and(|rest| {
+            rest.trim_start_matches('"').starts_with(['$', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9'])
+        })
+    })
+}
+
+#[test]
+fn shell_group_kills_without_separator_are_recognised() {
+    for (line, dangerous) in [
+        ("  kill -9 -$pid", true),
+        ("kill -s TERM -\"$group\" 2>/dev/null", true),
+        ("kill -KILL -12345", true),
+        ("kill -9 -- -$pid", false),
+        ("kill -TERM \"$pid\"", false),
+        ("kill $pid", false),
+        ("echo skill -9 -1", false),
+    ] {
+        assert_eq!(shell_kills_a_group_without_separator(line), dangerous, "{line}");
+    }
 }
