@@ -38,6 +38,8 @@ pub struct Spec {
     pub policy: BTreeMap<String, Severity>,
     #[serde(default)]
     pub notify: Notify,
+    #[serde(default)]
+    pub scan: Scan,
 }
 
 /// The app this file describes.
@@ -422,6 +424,22 @@ impl Event {
         ("approval.requested", Event::ApprovalRequested),
         ("gate.refused", Event::GateRefused),
     ];
+}
+
+/// What `shipgate scan` and the release gate's secret scan may ignore.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scan {
+    /// Globs of files never scanned, relative to the scanned folder (or, in git history and
+    /// archives, to the repository or archive root), e.g. `tests/fixtures/**`.
+    #[serde(default)]
+    pub allow_paths: Vec<String>,
+    /// Regular expressions: a secret that one of them matches is not reported.
+    #[serde(default)]
+    pub allow_regexes: Vec<String>,
+    /// Words: a secret that contains one of them, in any case, is not reported.
+    #[serde(default)]
+    pub stopwords: Vec<String>,
 }
 
 /// Default values, shared by the reader and the schema so they cannot disagree.

@@ -323,7 +323,7 @@ pub const ENVIRONMENT_KEYS: [&str; 10] =
     ["listen", "replicas", "region", "resources", "requires", "approvals", "strategy", "analysis", "bake", "smoke"];
 
 /// Keys of the template (the top level and `[run]`) that environments inherit and may not change.
-const TEMPLATE_KEYS: [&str; 17] = [
+const TEMPLATE_KEYS: [&str; 18] = [
     "app",
     "artifact",
     "run",
@@ -333,6 +333,7 @@ const TEMPLATE_KEYS: [&str; 17] = [
     "windows",
     "policy",
     "notify",
+    "scan",
     "command",
     "env",
     "workdir",
@@ -380,13 +381,14 @@ impl Decode for Environment {
 fn report_parity_violations(fields: &mut Fields<'_>, decoder: &mut Decoder) {
     for (key, span) in fields.unasked() {
         let Some(template_key) = TEMPLATE_KEYS.iter().find(|template| **template == key) else { continue };
-        let section = if ["app", "artifact", "run", "pipeline", "secrets", "migrations", "windows", "policy", "notify"]
-            .contains(template_key)
-        {
-            format!("`[{key}]`")
-        } else {
-            format!("`{key}` in `[run]`")
-        };
+        let section =
+            if ["app", "artifact", "run", "pipeline", "secrets", "migrations", "windows", "policy", "notify", "scan"]
+                .contains(template_key)
+            {
+                format!("`[{key}]`")
+            } else {
+                format!("`{key}` in `[run]`")
+            };
         decoder.report(
             Diagnostic::new(Code::EnvironmentParity, span, format!("environments differ only in scale parameters: {} may not set `{key}`", fields.display_name()))
                 .with_label("not a scale parameter")
@@ -752,6 +754,33 @@ impl Decode for Event {
     }
 }
 
+impl Decode for Scan {
+    fn decode(node: &Node<'_>, decoder: &mut Decoder) -> Option<Self> {
+        let mut fields = Fields::open(node, decoder)?;
+        let mut list = |key: &'static str, example: &str| -> Vec<String> {
+            let Some(list) = fields.node(key) else { return Vec::new() };
+            let elements = list.elements(decoder).unwrap_or_default();
+            let mut values = Vec::new();
+            for element in &elements {
+                match String::decode(element, decoder) {
+                    Some(value) if value.trim().is_empty() => decoder.invalid(
+                        element,
+                        Invalid::new("the entry is empty").hint(format!("remove it, or write one like `{example}`")),
+                    ),
+                    Some(value) => values.push(value),
+                    None => {}
+                }
+            }
+            values
+        };
+        let allow_paths = list("allow_paths", "tests/fixtures/**");
+        let allow_regexes = list("allow_regexes", "^AKIA[A-Z2-7]{16}$");
+        let stopwords = list("stopwords", "dummy");
+        fields.finish(decoder);
+        Some(Scan { allow_paths, allow_regexes, stopwords })
+    }
+}
+
 /// The whole file: each section, then the checks that span sections.
 pub(crate) fn decode_spec(root: &Node<'_>, decoder: &mut Decoder) -> Option<Spec> {
     let mut fields = Fields::open(root, decoder)?;
@@ -776,6 +805,7 @@ pub(crate) fn decode_spec(root: &Node<'_>, decoder: &mut Decoder) -> Option<Spec
     let windows = fields.optional(decoder, "windows").unwrap_or_default();
     let policy = fields.node("policy").and_then(|node| policy(&node, decoder)).unwrap_or_default();
     let notify = fields.optional(decoder, "notify").unwrap_or_default();
+    let scan = fields.optional(decoder, "scan").unwrap_or_default();
     fields.finish(decoder);
 
     if let (Some(migrations), Some(node)) = (&migrations, root_child(root, "migrations")) {
@@ -795,6 +825,7 @@ pub(crate) fn decode_spec(root: &Node<'_>, decoder: &mut Decoder) -> Option<Spec
         windows,
         policy,
         notify,
+        scan,
     })
 }
 
@@ -971,5 +1002,42 @@ fn check_env_secret_overlap(run: &Run, secrets: &BTreeMap<String, SecretDecl>, r
             )
             .with_hint(format!("remove `{name}` from `[run.env]`; the secret's value reaches the app under that name")),
         );
+    }
+}
+
+#[cfg(test)]
+mod scan_tests {
+    const BASE: &str = "[app]\nname = \"a\"\n[artifact]\npath = \"a\"\n[run]\ncommand = [\"./a\"]\n[environments.staging]\nlisten = \"127.0.0.1:8080\"\n";
+
+    #[test]
+    fn scan_section_is_optional_and_read_when_present() {
+        let spec = crate::parse_str(BASE).map_err(|report| report.diagnostics).expect("valid");
+        assert_eq!(spec.scan, crate::Scan::default());
+        let text = format!(
+            "{BASE}[scan]\nallow_paths = [\"tests/fixtures/**\"]\nallow_regexes = [\"^sk_test_\"]\nstopwords = [\"dummy\"]\n"
+        );
+        let spec = crate::parse_str(&text).map_err(|report| report.diagnostics).expect("valid");
+        assert_eq!(spec.scan.allow_paths, ["tests/fixtures/**"]);
+        assert_eq!(spec.scan.allow_regexes, ["^sk_test_"]);
+        assert_eq!(spec.scan.stopwords, ["dummy"]);
+    }
+
+    #[test]
+    fn scan_section_errors_are_all_reported() {
+        let text = format!("{BASE}[scan]\nallow_path = [\"x\"]\nstopwords = [\"\", 3]\nallow_regexes = \"^x\"\n");
+        let report = crate::parse_str(&text).expect_err("invalid");
+        let messages: Vec<&str> = report.diagnostics.iter().map(|diagnostic| diagnostic.message.as_str()).collect();
+        assert_eq!(messages.len(), 4, "{messages:#?}");
+        assert!(messages.iter().any(|message| message.contains("unknown key `allow_path`")), "{messages:#?}");
+        assert!(messages.iter().any(|message| message.contains("the entry is empty")), "{messages:#?}");
+        assert!(messages.iter().any(|message| message.contains("must be a string")), "{messages:#?}");
+        assert!(messages.iter().any(|message| message.contains("must be an array")), "{messages:#?}");
+    }
+
+    #[test]
+    fn environments_may_not_set_scan() {
+        let text = format!("{BASE}[environments.staging.scan]\nstopwords = [\"x\"]\n");
+        let report = crate::parse_str(&text).expect_err("invalid");
+        assert!(report.diagnostics.iter().any(|diagnostic| diagnostic.message.contains("may not set `scan`")));
     }
 }

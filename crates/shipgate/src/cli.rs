@@ -77,6 +77,16 @@ pub enum Command {
     #[command(subcommand, after_help = AFTER_HELP)]
     Migrate(crate::commands::migrate::MigrateCommand),
 
+    /// Find committed secrets: in the source tree, git history, env files and artifacts.
+    ///
+    /// Over 200 credential formats (cloud, source hosting, payment, messaging, databases,
+    /// registries, CI, private keys, JWTs, connection strings) plus passwords and secrets
+    /// assigned in code, gated by entropy. Findings show only a secret's first characters.
+    /// Silence a line with a `shipgate:allow` comment, or use `[scan]` allowlists in
+    /// shipgate.toml or a baseline. Exits 1 when secrets are found, 0 when none are.
+    #[command(after_help = AFTER_HELP)]
+    Scan(crate::commands::scan::ScanArgs),
+
     /// Run the data plane of this host: reverse proxy, process supervisor, health probes, metrics.
     ///
     /// Runs in the foreground, logs to standard error, and is controlled over a Unix socket

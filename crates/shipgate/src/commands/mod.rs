@@ -4,6 +4,7 @@ pub mod agent;
 pub mod audit;
 mod init;
 pub mod migrate;
+pub mod scan;
 mod schema;
 mod validate;
 
@@ -17,6 +18,7 @@ pub fn run(command: Command, out: &Output) -> Result<ExitStatus, Failure> {
         Command::Validate(args) => validate::run(&args, out),
         Command::Schema => schema::run(out),
         Command::Migrate(command) => migrate::run(command, out),
+        Command::Scan(args) => scan::run(&args, out),
         Command::Agent(args) => agent::run(args, out),
         Command::Audit(args) => audit::run(args, out),
     }
