@@ -420,9 +420,10 @@ pub async fn handle(mut req: Request<Incoming>, ctx: Arc<ConnCtx>) -> Result<Res
 
     let empty = body.is_end_stream();
     // A request without a body to an idempotent method can be sent again when the instance
-    // closed the connection without answering (it crashed with the request in flight).
-    let mut replay =
-        (empty && !upgrade && is_idempotent(&parts.method)).then(|| (parts.method.clone(), parts.headers.clone()));
+    // closed the connection without answering (it crashed with the request in flight). It goes to
+    // another instance, so with a single one there is nothing to keep a copy of the headers for.
+    let retryable = empty && !upgrade && version.instances.len() > 1 && is_idempotent(&parts.method);
+    let mut replay = retryable.then(|| (parts.method.clone(), parts.headers.clone()));
     let body = if empty { ReqBody::Empty } else { ReqBody::stream(body, service.max_body_bytes, metrics.clone()) };
     let mut request = Request::from_parts(parts, body);
 
