@@ -69,7 +69,7 @@ pub enum Command {
     #[command(after_help = AFTER_HELP)]
     Schema,
 
-    /// Database migrations: lint them before they reach a database.
+    /// Database migrations: lint, rehearse on a copy, and apply them.
     ///
     /// Migrations live in `expand/` (run before the new code takes traffic; must keep the old
     /// code working) and `contract/` (drops and other destructive steps, run one release later)
