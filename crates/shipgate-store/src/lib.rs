@@ -149,6 +149,22 @@ pub struct CheckpointRow {
     pub created: String,
 }
 
+/// A release as stored: immutable once written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseRow {
+    pub version: String,
+    /// `sha256:<hex>` of the artifact.
+    pub digest: String,
+    /// `file`, `directory` or `archive`.
+    pub kind: String,
+    pub source_commit: Option<String>,
+    pub creator: String,
+    /// RFC 3339 UTC.
+    pub created: String,
+    /// The `shipgate.toml` the release was created with.
+    pub spec: String,
+}
+
 /// How a text column is matched.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TextMatch {
@@ -187,6 +203,11 @@ pub trait Reader {
 
     /// Every stored checkpoint, by tree size and then by id.
     fn ledger_checkpoints(&mut self) -> Result<Vec<CheckpointRow>>;
+
+    fn release(&mut self, version: &str) -> Result<Option<ReleaseRow>>;
+
+    /// Every release, oldest first.
+    fn releases(&mut self) -> Result<Vec<ReleaseRow>>;
 }
 
 /// Write access inside [`Store::transact`].
@@ -202,6 +223,9 @@ pub trait Transaction: Reader {
 
     /// Stores a signed checkpoint and returns its id.
     fn insert_ledger_checkpoint(&mut self, tree_size: u64, note: &str, created: &str) -> Result<i64>;
+
+    /// Stores a new release; a version that exists already is an error (labels are immutable).
+    fn insert_release(&mut self, row: &ReleaseRow) -> Result<()>;
 }
 
 /// Returned by the closure given to [`Store::transact_dyn`] or [`Store::read_dyn`] to

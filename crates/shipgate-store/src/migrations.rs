@@ -17,12 +17,20 @@ pub struct Migration {
 }
 
 /// Every migration, oldest first; versions are 1, 2, 3, … without gaps.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "audit ledger",
-    sqlite: include_str!("migrations/0001_ledger.sqlite.sql"),
-    postgres: include_str!("migrations/0001_ledger.postgres.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "audit ledger",
+        sqlite: include_str!("migrations/0001_ledger.sqlite.sql"),
+        postgres: include_str!("migrations/0001_ledger.postgres.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "releases",
+        sqlite: include_str!("migrations/0002_releases.sqlite.sql"),
+        postgres: include_str!("migrations/0002_releases.postgres.sql"),
+    },
+];
 
 /// The schema version this build brings a database to.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -9,7 +9,9 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 
 use shipgate_store::testing::TestStore;
-use shipgate_store::{EntryQuery, EntryRow, LedgerHead, SCHEMA_VERSION, Store, StoreError, TextMatch, Transaction};
+use shipgate_store::{
+    EntryQuery, EntryRow, LedgerHead, ReleaseRow, SCHEMA_VERSION, Store, StoreError, TextMatch, Transaction,
+};
 
 /// Runs each named test function against every backend.
 macro_rules! suite {
@@ -38,6 +40,7 @@ suite!(
     entries_and_leaf_hashes_stream_in_order,
     checkpoints_are_listed_by_size,
     values_round_trip_exactly,
+    releases_round_trip_and_labels_are_immutable,
 );
 
 /// A caller's own error type, as the control plane will have: the store's errors
@@ -367,6 +370,27 @@ fn values_round_trip_exactly(test: &TestStore) {
     store.transact(|tx| tx.insert_ledger_entry(&odd)).unwrap();
     assert_eq!(store.read(|reader| reader.ledger_entry(1)).unwrap(), Some(odd));
     assert_eq!(store.read(|reader| reader.ledger_entry(2)).unwrap(), None);
+}
+
+fn releases_round_trip_and_labels_are_immutable(test: &TestStore) {
+    let store = test.store();
+    let release = |version: &str, digest: &str| ReleaseRow {
+        version: version.into(),
+        digest: digest.into(),
+        kind: "file".into(),
+        source_commit: Some("abc123".into()),
+        creator: "alice".into(),
+        created: format!("2026-11-30T12:00:0{}Z", version.len()),
+        spec: "[app]\nname = \"hello\"\n".into(),
+    };
+    store.transact(|tx| tx.insert_release(&release("1.0", "sha256:aa"))).unwrap();
+    store.transact(|tx| tx.insert_release(&release("1.0.1", "sha256:bb"))).unwrap();
+    assert!(store.transact(|tx| tx.insert_release(&release("1.0", "sha256:cc"))).is_err(), "a label is written once");
+    assert_eq!(store.read(|reader| reader.release("1.0")).unwrap(), Some(release("1.0", "sha256:aa")));
+    assert_eq!(store.read(|reader| reader.release("2.0")).unwrap(), None);
+    let versions: Vec<String> =
+        store.read(|reader| reader.releases()).unwrap().into_iter().map(|r| r.version).collect();
+    assert_eq!(versions, ["1.0", "1.0.1"]);
 }
 
 #[test]

@@ -96,6 +96,14 @@ pub enum Command {
     #[command(after_help = AFTER_HELP)]
     Agent(crate::commands::agent::AgentArgs),
 
+    /// Create and inspect immutable, content-addressed releases.
+    ///
+    /// A release binds a version label to the sha256 of its artifact, the commit it was built
+    /// from and the shipgate.toml it was created with; the artifact is copied into shipgate's
+    /// content-addressed storage and every release lands in the audit ledger.
+    #[command(after_help = AFTER_HELP)]
+    Release(crate::commands::release::ReleaseArgs),
+
     /// Read, verify, prove and export the tamper-evident audit ledger.
     ///
     /// Every action shipgate takes is an entry in an append-only ledger, hashed into a

@@ -16,8 +16,8 @@ use postgres::{Client, IsolationLevel, NoTls, Statement};
 
 use crate::migrations::{self, SCHEMA_TABLE, SCHEMA_VERSION};
 use crate::{
-    Abort, Backend, CheckpointRow, EntryQuery, EntryRow, LedgerHead, Location, Reader, Result, Store, StoreError,
-    Transaction, to_i64, to_u64,
+    Abort, Backend, CheckpointRow, EntryQuery, EntryRow, LedgerHead, Location, Reader, ReleaseRow, Result, Store,
+    StoreError, Transaction, to_i64, to_u64,
 };
 
 /// How many idle connections are kept.
@@ -278,6 +278,32 @@ impl Reader for PgTx<'_, '_> {
             })
             .collect()
     }
+
+    fn release(&mut self, version: &str) -> Result<Option<ReleaseRow>> {
+        let statement = self.statement(
+            "SELECT version, digest, kind, source_commit, creator, created, spec FROM releases WHERE version = $1",
+        )?;
+        self.tx.query_opt(&statement, &[&version])?.map(|row| pg_release_row(&row)).transpose()
+    }
+
+    fn releases(&mut self) -> Result<Vec<ReleaseRow>> {
+        let statement = self.statement(
+            "SELECT version, digest, kind, source_commit, creator, created, spec FROM releases ORDER BY created, version",
+        )?;
+        self.tx.query(&statement, &[])?.iter().map(pg_release_row).collect()
+    }
+}
+
+fn pg_release_row(row: &postgres::Row) -> Result<ReleaseRow> {
+    Ok(ReleaseRow {
+        version: row.try_get(0)?,
+        digest: row.try_get(1)?,
+        kind: row.try_get(2)?,
+        source_commit: row.try_get(3)?,
+        creator: row.try_get(4)?,
+        created: row.try_get(5)?,
+        spec: row.try_get(6)?,
+    })
 }
 
 impl Transaction for PgTx<'_, '_> {
@@ -318,5 +344,17 @@ impl Transaction for PgTx<'_, '_> {
             .statement("INSERT INTO ledger_checkpoints (tree_size, note, created) VALUES ($1, $2, $3) RETURNING id")?;
         let row = self.tx.query_one(&statement, &[&to_i64(tree_size, "tree size")?, &note, &created])?;
         Ok(row.try_get(0)?)
+    }
+
+    fn insert_release(&mut self, row: &ReleaseRow) -> Result<()> {
+        let statement = self.statement(
+            "INSERT INTO releases (version, digest, kind, source_commit, creator, created, spec) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )?;
+        self.tx.execute(
+            &statement,
+            &[&row.version, &row.digest, &row.kind, &row.source_commit, &row.creator, &row.created, &row.spec],
+        )?;
+        Ok(())
     }
 }

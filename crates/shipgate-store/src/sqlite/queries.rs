@@ -4,7 +4,10 @@ use std::ops::ControlFlow;
 
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
-use crate::{CheckpointRow, EntryQuery, EntryRow, LedgerHead, Reader, Result, StoreError, Transaction, to_i64, to_u64};
+use crate::{
+    CheckpointRow, EntryQuery, EntryRow, LedgerHead, Reader, ReleaseRow, Result, StoreError, Transaction, to_i64,
+    to_u64,
+};
 
 const ENTRY_COLUMNS: &str = "seq, time, actor, action, subject, env, body, leaf_hash";
 
@@ -107,6 +110,36 @@ impl Reader for SqliteConn<'_> {
         }
         Ok(checkpoints)
     }
+
+    fn release(&mut self, version: &str) -> Result<Option<ReleaseRow>> {
+        Ok(self
+            .0
+            .prepare_cached(
+                "SELECT version, digest, kind, source_commit, creator, created, spec FROM releases WHERE version = ?1",
+            )?
+            .query_row(params![version], release_row)
+            .optional()?)
+    }
+
+    fn releases(&mut self) -> Result<Vec<ReleaseRow>> {
+        let mut statement = self
+            .0
+            .prepare_cached("SELECT version, digest, kind, source_commit, creator, created, spec FROM releases ORDER BY created, version")?;
+        let rows = statement.query_map([], release_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+}
+
+fn release_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ReleaseRow> {
+    Ok(ReleaseRow {
+        version: row.get(0)?,
+        digest: row.get(1)?,
+        kind: row.get(2)?,
+        source_commit: row.get(3)?,
+        creator: row.get(4)?,
+        created: row.get(5)?,
+        spec: row.get(6)?,
+    })
 }
 
 impl Transaction for SqliteConn<'_> {
@@ -147,5 +180,14 @@ impl Transaction for SqliteConn<'_> {
             .prepare_cached("INSERT INTO ledger_checkpoints (tree_size, note, created) VALUES (?1, ?2, ?3)")?
             .execute(params![to_i64(tree_size, "tree size")?, note, created])?;
         Ok(self.0.last_insert_rowid())
+    }
+
+    fn insert_release(&mut self, row: &ReleaseRow) -> Result<()> {
+        self.0
+            .prepare_cached(
+                "INSERT INTO releases (version, digest, kind, source_commit, creator, created, spec) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![row.version, row.digest, row.kind, row.source_commit, row.creator, row.created, row.spec])?;
+        Ok(())
     }
 }

@@ -265,7 +265,7 @@ fn location(args: &StoreArgs, data_dir: &Path) -> Result<Location, Failure> {
 }
 
 /// Opens the store, creating it on first use.
-fn open_store(args: &StoreArgs) -> Result<Arc<dyn Store>, Failure> {
+pub(crate) fn open_store(args: &StoreArgs) -> Result<Arc<dyn Store>, Failure> {
     let dir = data_dir(args)?;
     let location = location(args, &dir)?;
     // The key lives in the data directory whatever the database.
@@ -275,7 +275,7 @@ fn open_store(args: &StoreArgs) -> Result<Arc<dyn Store>, Failure> {
 
 /// Opens the store for reading only: a SQLite file that does not exist yet is a mistaken
 /// path far more often than an empty ledger, so it is an error rather than created.
-fn open_existing_store(args: &StoreArgs) -> Result<Arc<dyn Store>, Failure> {
+pub(crate) fn open_existing_store(args: &StoreArgs) -> Result<Arc<dyn Store>, Failure> {
     let dir = data_dir(args)?;
     let location = location(args, &dir)?;
     if let Location::Sqlite(path) = &location
@@ -298,7 +298,7 @@ fn create_data_dir(dir: &Path) -> Result<(), Failure> {
         .map_err(Failure::usage)
 }
 
-fn open_ledger(args: &StoreArgs) -> Result<Ledger, Failure> {
+pub(crate) fn open_ledger(args: &StoreArgs) -> Result<Ledger, Failure> {
     let store = open_store(args)?;
     let key_path = data_dir(args)?.join(KEY_FILE_NAME);
     Ledger::open(store, key_path, LedgerConfig::default()).map_err(failure)
@@ -555,7 +555,7 @@ fn refused(error: anyhow::Error) -> Failure {
     Failure { status: ExitStatus::Refused, error, hint: None }
 }
 
-fn store_failure(error: StoreError) -> Failure {
+pub(crate) fn store_failure(error: StoreError) -> Failure {
     let hint = match &error {
         StoreError::SchemaTooNew { .. } => "this database was last used by a newer shipgate; upgrade shipgate",
         StoreError::ConnectPostgres { .. } => "check that PostgreSQL is running and that the `--database` URL is right",
@@ -569,7 +569,7 @@ fn store_failure(error: StoreError) -> Failure {
 }
 
 /// Sorts ledger errors into exit statuses, with what to do next.
-fn failure(error: LedgerError) -> Failure {
+pub(crate) fn failure(error: LedgerError) -> Failure {
     match error {
         // Rows shipgate cannot have written (a negative seq, a missing head row): tampering.
         LedgerError::Store(error @ StoreError::Corrupt(_)) => {

@@ -4,6 +4,7 @@ pub mod agent;
 pub mod audit;
 mod init;
 pub mod migrate;
+pub mod release;
 pub mod scan;
 mod schema;
 mod validate;
@@ -21,5 +22,6 @@ pub fn run(command: Command, out: &Output) -> Result<ExitStatus, Failure> {
         Command::Scan(args) => scan::run(&args, out),
         Command::Agent(args) => agent::run(args, out),
         Command::Audit(args) => audit::run(args, out),
+        Command::Release(args) => release::run(args, out),
     }
 }

@@ -1,0 +1,224 @@
+//! `shipgate release create|list|show`: immutable, content-addressed releases.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, anyhow};
+use clap::{Args, Subcommand};
+use shipgate_ledger::{LedgerError, NewEntry};
+use shipgate_store::{ReleaseRow, StoreError};
+
+use super::audit::{StoreArgs, data_dir, failure, open_existing_store, open_ledger, store_failure};
+use crate::env_vars;
+use crate::exit::{ExitStatus, Failure};
+use crate::output::Output;
+
+#[derive(Debug, Args)]
+pub struct ReleaseArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(subcommand)]
+    pub command: ReleaseCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReleaseCommand {
+    /// Record an immutable release: the artifact copied into content-addressed storage.
+    ///
+    /// The artifact (a file, a directory or a `.tar.gz`; default `[artifact] path` from
+    /// shipgate.toml) is digested with sha256 and copied to `DATA_DIR/artifacts/sha256/<hex>`;
+    /// instances always run from that copy. The release also keeps the shipgate.toml it was
+    /// created with, the source commit (from git when not given), who created it and when, and
+    /// lands in the audit ledger in the same transaction. A version label is immutable: creating
+    /// it again with the same digest is a no-op; with another digest it is refused (exit 1).
+    #[command(disable_version_flag = true)]
+    Create(CreateArgs),
+    /// List releases, oldest first.
+    List,
+    /// Show one release.
+    #[command(disable_version_flag = true)]
+    Show {
+        /// The version label.
+        version: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The version label, e.g. `1.4.2` (no `latest`: labels must not move).
+    #[arg(long)]
+    pub version: String,
+    /// The artifact. Default: `[artifact] path` from shipgate.toml, relative to it.
+    #[arg(long, value_name = "PATH")]
+    pub artifact: Option<PathBuf>,
+    /// The source commit. Default: `git rev-parse HEAD` in shipgate.toml's folder.
+    #[arg(long, value_name = "SHA")]
+    pub commit: Option<String>,
+    /// The shipgate.toml stored with the release.
+    #[arg(long, short = 'f', env = env_vars::SHIPGATE_FILE, default_value = shipgate_spec::FILE_NAME)]
+    pub file: PathBuf,
+}
+
+pub fn run(args: ReleaseArgs, out: &Output) -> Result<ExitStatus, Failure> {
+    match args.command {
+        ReleaseCommand::Create(create_args) => create(&args.store, &create_args, out),
+        ReleaseCommand::List => list(&args.store, out),
+        ReleaseCommand::Show { version } => show(&args.store, &version, out),
+    }
+}
+
+/// Labels that name a moving target rather than one build.
+const MUTABLE_LABELS: [&str; 6] = ["latest", "stable", "current", "main", "master", "head"];
+
+fn check_version(version: &str) -> Result<(), Failure> {
+    let valid = !version.is_empty()
+        && version.len() <= 128
+        && version.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-+".contains(&b));
+    if !valid {
+        return Err(Failure::usage(anyhow!("`{version}` is not a valid version label"))
+            .hint("use letters, digits, `.`, `-`, `_` and `+` (at most 128), e.g. `1.4.2` or `2026.11.30-1`"));
+    }
+    if MUTABLE_LABELS.contains(&version.to_ascii_lowercase().as_str()) {
+        return Err(Failure::usage(anyhow!("`{version}` names a moving target, not one build"))
+            .hint("use a label that will never mean anything else, e.g. a semantic version or the commit"));
+    }
+    Ok(())
+}
+
+/// The spec's text and folder, checked to be valid: a release must carry a working spec.
+fn read_spec(path: &Path) -> Result<(String, shipgate_spec::Spec, PathBuf), Failure> {
+    let bytes = super::validate::read_spec(path)?;
+    let spec = shipgate_spec::parse(&bytes).map_err(|report| {
+        Failure::usage(anyhow!("`{}` is not valid ({} problems)", path.display(), report.diagnostics.len()))
+            .hint(format!("run `shipgate validate --file {}` to see them", path.display()))
+    })?;
+    let folder = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    Ok((String::from_utf8_lossy(&bytes).into_owned(), spec, folder))
+}
+
+fn git_head(folder: &Path) -> Option<String> {
+    let output = std::process::Command::new("git").args(["rev-parse", "HEAD"]).current_dir(folder).output().ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+        .filter(|sha| !sha.is_empty())
+}
+
+/// Why a create did not happen, inside the store transaction.
+#[derive(Debug)]
+enum CreateError {
+    Ledger(LedgerError),
+    Taken(Box<ReleaseRow>),
+}
+
+impl From<StoreError> for CreateError {
+    fn from(error: StoreError) -> Self {
+        CreateError::Ledger(LedgerError::Store(error))
+    }
+}
+
+fn create(store_args: &StoreArgs, args: &CreateArgs, out: &Output) -> Result<ExitStatus, Failure> {
+    check_version(&args.version)?;
+    let (spec_text, spec, folder) = read_spec(&args.file)?;
+    let artifact_path = match (&args.artifact, &spec.artifact) {
+        (Some(path), _) => path.clone(),
+        (None, shipgate_spec::Artifact::Path(path)) => folder.join(path),
+        (None, shipgate_spec::Artifact::Image(_)) => {
+            return Err(Failure::usage(anyhow!("container image artifacts are not supported yet"))
+                .hint("pass `--artifact PATH` with a file, directory or .tar.gz"));
+        }
+    };
+    let artifacts_root = data_dir(store_args)?.join("artifacts");
+    let ledger = open_ledger(store_args)?;
+    let artifact = shipgate_artifact::store(&artifact_path, &artifacts_root)
+        .with_context(|| format!("cannot store the artifact `{}`", artifact_path.display()))
+        .map_err(|error| {
+            Failure::usage(error).hint("build it first (`[pipeline] build`), or pass `--artifact PATH`")
+        })?;
+    let row = ReleaseRow {
+        version: args.version.clone(),
+        digest: artifact.digest.clone(),
+        kind: artifact.kind.as_str().to_owned(),
+        source_commit: args.commit.clone().or_else(|| git_head(&folder)),
+        creator: std::env::var(env_vars::USER).unwrap_or_else(|_| "unknown".to_owned()),
+        created: jiff::Timestamp::now().to_string(),
+        spec: spec_text,
+    };
+    let outcome = ledger.store().transact(|tx| {
+        if let Some(existing) = tx.release(&row.version)? {
+            return Err(CreateError::Taken(Box::new(existing)));
+        }
+        tx.insert_release(&row)?;
+        let mut entry =
+            NewEntry::new(row.creator.clone(), "release.created", format!("{}@{}", spec.app.name, row.version));
+        entry.details = serde_json::json!({
+            "app": spec.app.name.as_str(), "version": row.version, "digest": row.digest,
+            "kind": row.kind, "source_commit": row.source_commit,
+        });
+        ledger.append(tx, entry).map_err(CreateError::Ledger)?;
+        Ok(())
+    });
+    match outcome {
+        Ok(()) => {
+            out.data(&format!("created release `{}` ({}, {})\n", row.version, row.digest, row.kind))?;
+            Ok(ExitStatus::Success)
+        }
+        Err(CreateError::Taken(existing)) if existing.digest == row.digest => {
+            out.data(&format!(
+                "release `{}` already exists with the same artifact ({}): nothing to do\n",
+                row.version, row.digest
+            ))?;
+            Ok(ExitStatus::Success)
+        }
+        Err(CreateError::Taken(existing)) => Err(Failure {
+            status: ExitStatus::Refused,
+            error: anyhow!(
+                "release `{}` already exists with another artifact ({}, now {})",
+                row.version,
+                existing.digest,
+                row.digest
+            ),
+            hint: Some("version labels are immutable: give this build a new version".to_owned()),
+        }),
+        Err(CreateError::Ledger(error)) => Err(failure(error)),
+    }
+}
+
+fn list(store_args: &StoreArgs, out: &Output) -> Result<ExitStatus, Failure> {
+    let store = open_existing_store(store_args)?;
+    let releases = store.read(|reader| reader.releases()).map_err(store_failure)?;
+    if releases.is_empty() {
+        out.data("no releases yet; create one with `shipgate release create --version V`\n")?;
+    }
+    for release in releases {
+        let commit = release.source_commit.as_deref().map_or("-", |sha| sha.get(..12).unwrap_or(sha));
+        out.data(&format!(
+            "{}  {}  {}  {}  {}\n",
+            release.version, release.digest, commit, release.creator, release.created
+        ))?;
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn show(store_args: &StoreArgs, version: &str, out: &Output) -> Result<ExitStatus, Failure> {
+    let store = open_existing_store(store_args)?;
+    let Some(release) = store.read(|reader| reader.release(version)).map_err(store_failure)? else {
+        return Err(
+            Failure::usage(anyhow!("there is no release `{version}`")).hint("`shipgate release list` shows them")
+        );
+    };
+    out.data(&format!(
+        "version: {}\ndigest: {}\nkind: {}\nsource commit: {}\ncreated: {} by {}\n--- shipgate.toml\n{}",
+        release.version,
+        release.digest,
+        release.kind,
+        release.source_commit.as_deref().unwrap_or("-"),
+        release.created,
+        release.creator,
+        release.spec
+    ))?;
+    Ok(ExitStatus::Success)
+}
