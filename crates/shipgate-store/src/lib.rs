@@ -149,6 +149,15 @@ pub struct CheckpointRow {
     pub created: String,
 }
 
+/// The columns of `releases`, in the order of [`ReleaseRow`]'s fields; shared by both backends.
+/// A macro so that `concat!` makes `&'static str` statements (PostgreSQL caches them by text).
+macro_rules! release_columns {
+    () => {
+        "version, digest, kind, source_commit, creator, created, spec"
+    };
+}
+pub(crate) use release_columns;
+
 /// A release as stored: immutable once written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReleaseRow {

@@ -280,16 +280,14 @@ impl Reader for PgTx<'_, '_> {
     }
 
     fn release(&mut self, version: &str) -> Result<Option<ReleaseRow>> {
-        let statement = self.statement(
-            "SELECT version, digest, kind, source_commit, creator, created, spec FROM releases WHERE version = $1",
-        )?;
+        let statement =
+            self.statement(concat!("SELECT ", crate::release_columns!(), " FROM releases WHERE version = $1"))?;
         self.tx.query_opt(&statement, &[&version])?.map(|row| pg_release_row(&row)).transpose()
     }
 
     fn releases(&mut self) -> Result<Vec<ReleaseRow>> {
-        let statement = self.statement(
-            "SELECT version, digest, kind, source_commit, creator, created, spec FROM releases ORDER BY created, version",
-        )?;
+        let statement =
+            self.statement(concat!("SELECT ", crate::release_columns!(), " FROM releases ORDER BY created, version"))?;
         self.tx.query(&statement, &[])?.iter().map(pg_release_row).collect()
     }
 }
@@ -347,10 +345,11 @@ impl Transaction for PgTx<'_, '_> {
     }
 
     fn insert_release(&mut self, row: &ReleaseRow) -> Result<()> {
-        let statement = self.statement(
-            "INSERT INTO releases (version, digest, kind, source_commit, creator, created, spec) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )?;
+        let statement = self.statement(concat!(
+            "INSERT INTO releases (",
+            crate::release_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        ))?;
         self.tx.execute(
             &statement,
             &[&row.version, &row.digest, &row.kind, &row.source_commit, &row.creator, &row.created, &row.spec],

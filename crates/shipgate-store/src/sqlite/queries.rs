@@ -114,17 +114,17 @@ impl Reader for SqliteConn<'_> {
     fn release(&mut self, version: &str) -> Result<Option<ReleaseRow>> {
         Ok(self
             .0
-            .prepare_cached(
-                "SELECT version, digest, kind, source_commit, creator, created, spec FROM releases WHERE version = ?1",
-            )?
+            .prepare_cached(concat!("SELECT ", crate::release_columns!(), " FROM releases WHERE version = ?1"))?
             .query_row(params![version], release_row)
             .optional()?)
     }
 
     fn releases(&mut self) -> Result<Vec<ReleaseRow>> {
-        let mut statement = self
-            .0
-            .prepare_cached("SELECT version, digest, kind, source_commit, creator, created, spec FROM releases ORDER BY created, version")?;
+        let mut statement = self.0.prepare_cached(concat!(
+            "SELECT ",
+            crate::release_columns!(),
+            " FROM releases ORDER BY created, version"
+        ))?;
         let rows = statement.query_map([], release_row)?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
@@ -184,10 +184,20 @@ impl Transaction for SqliteConn<'_> {
 
     fn insert_release(&mut self, row: &ReleaseRow) -> Result<()> {
         self.0
-            .prepare_cached(
-                "INSERT INTO releases (version, digest, kind, source_commit, creator, created, spec) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?
-            .execute(params![row.version, row.digest, row.kind, row.source_commit, row.creator, row.created, row.spec])?;
+            .prepare_cached(concat!(
+                "INSERT INTO releases (",
+                crate::release_columns!(),
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+            ))?
+            .execute(params![
+                row.version,
+                row.digest,
+                row.kind,
+                row.source_commit,
+                row.creator,
+                row.created,
+                row.spec
+            ])?;
         Ok(())
     }
 }

@@ -157,7 +157,11 @@ impl Target {
 }
 
 fn run_lint(args: &LintArgs, out: &Output) -> Result<ExitStatus, Failure> {
-    let paths = if args.paths.is_empty() { vec![default_dir(&args.file)?] } else { args.paths.clone() };
+    let paths = if args.paths.is_empty() {
+        vec![migrations_dir(None, migrations_config(&args.file)?.as_ref())]
+    } else {
+        args.paths.clone()
+    };
     let mut findings: Vec<(PathBuf, Finding)> = Vec::new();
     for path in &paths {
         let target = load(path)?;
@@ -196,29 +200,18 @@ fn migrations_config(spec_path: &Path) -> Result<Option<(PathBuf, shipgate_spec:
     if !spec_path.exists() {
         return Ok(None);
     }
-    let bytes = super::validate::read_spec(spec_path)?;
-    let spec = shipgate_spec::parse(&bytes).map_err(|report| {
-        Failure::usage(anyhow::anyhow!(
-            "`{}` is not valid ({} problems)",
-            spec_path.display(),
-            report.diagnostics.len()
-        ))
-        .hint(format!("run `shipgate validate --file {}` to see them", spec_path.display()))
-    })?;
-    // `shipgate.toml` has the parent `""`, which is no folder to run a command in.
-    let base = spec_path
-        .parent()
-        .filter(|parent| !parent.as_os_str().is_empty())
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    Ok(spec.migrations.map(|migrations| (base, migrations)))
+    let loaded = super::validate::load_spec(spec_path)?;
+    Ok(loaded.spec.migrations.map(|migrations| (loaded.folder, migrations)))
 }
 
-/// `[migrations] dir` from shipgate.toml (relative to it) when the file exists, else `migrations`.
-fn default_dir(spec_path: &Path) -> Result<PathBuf, Failure> {
-    Ok(match migrations_config(spec_path)? {
-        Some((base, migrations)) => base.join(migrations.dir),
-        None => PathBuf::from("migrations"),
-    })
+/// The migrations folder: the one given, else `[migrations] dir` (relative to shipgate.toml),
+/// else `migrations`.
+fn migrations_dir(explicit: Option<&Path>, config: Option<&(PathBuf, shipgate_spec::Migrations)>) -> PathBuf {
+    match (explicit, config) {
+        (Some(dir), _) => dir.to_path_buf(),
+        (None, Some((base, migrations))) => base.join(&migrations.dir),
+        (None, None) => PathBuf::from("migrations"),
+    }
 }
 
 /// What applies the migrations: shipgate itself, or another framework's command.
@@ -230,11 +223,7 @@ enum Runner {
 /// The runner and database URL for `apply` and `rehearse`.
 fn runner_and_url(args: &DatabaseArgs) -> Result<(Runner, String), Failure> {
     let config = migrations_config(&args.file)?;
-    let dir = match (&args.dir, &config) {
-        (Some(dir), _) => dir.clone(),
-        (None, Some((base, migrations))) => base.join(&migrations.dir),
-        (None, None) => PathBuf::from("migrations"),
-    };
+    let dir = migrations_dir(args.dir.as_deref(), config.as_ref());
     let url = match (&args.database, &config) {
         (Some(url), _) => url.clone(),
         (None, Some((_, migrations))) => std::env::var(&migrations.database).map_err(|_| {

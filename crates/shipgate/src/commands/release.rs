@@ -84,20 +84,6 @@ fn check_version(version: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The spec's text and folder, checked to be valid: a release must carry a working spec.
-fn read_spec(path: &Path) -> Result<(String, shipgate_spec::Spec, PathBuf), Failure> {
-    let bytes = super::validate::read_spec(path)?;
-    let spec = shipgate_spec::parse(&bytes).map_err(|report| {
-        Failure::usage(anyhow!("`{}` is not valid ({} problems)", path.display(), report.diagnostics.len()))
-            .hint(format!("run `shipgate validate --file {}` to see them", path.display()))
-    })?;
-    let folder = path
-        .parent()
-        .filter(|parent| !parent.as_os_str().is_empty())
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    Ok((String::from_utf8_lossy(&bytes).into_owned(), spec, folder))
-}
-
 fn git_head(folder: &Path) -> Option<String> {
     let output = std::process::Command::new("git").args(["rev-parse", "HEAD"]).current_dir(folder).output().ok()?;
     output
@@ -122,7 +108,7 @@ impl From<StoreError> for CreateError {
 
 fn create(store_args: &StoreArgs, args: &CreateArgs, out: &Output) -> Result<ExitStatus, Failure> {
     check_version(&args.version)?;
-    let (spec_text, spec, folder) = read_spec(&args.file)?;
+    let super::validate::LoadedSpec { text: spec_text, spec, folder } = super::validate::load_spec(&args.file)?;
     let artifact_path = match (&args.artifact, &spec.artifact) {
         (Some(path), _) => path.clone(),
         (None, shipgate_spec::Artifact::Path(path)) => folder.join(path),

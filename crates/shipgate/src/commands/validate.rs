@@ -58,3 +58,26 @@ pub fn read_spec(path: &Path) -> Result<Vec<u8>, Failure> {
         .map_err(Failure::usage)?;
     Ok(bytes)
 }
+
+/// A valid `shipgate.toml`, with its text and the folder its relative paths start from.
+pub struct LoadedSpec {
+    pub text: String,
+    pub spec: shipgate_spec::Spec,
+    pub folder: std::path::PathBuf,
+}
+
+/// Reads and parses the spec for commands that need a valid one; problems send the user to
+/// `shipgate validate`, which shows them all.
+pub fn load_spec(path: &Path) -> Result<LoadedSpec, Failure> {
+    let bytes = read_spec(path)?;
+    let spec = shipgate_spec::parse(&bytes).map_err(|report| {
+        Failure::usage(anyhow::anyhow!("`{}` is not valid ({} problems)", path.display(), report.diagnostics.len()))
+            .hint(format!("run `shipgate validate --file {}` to see them", path.display()))
+    })?;
+    // `shipgate.toml` has the parent `""`, which is no folder to run a command in.
+    let folder = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .map_or_else(|| std::path::PathBuf::from("."), Path::to_path_buf);
+    Ok(LoadedSpec { text: String::from_utf8_lossy(&bytes).into_owned(), spec, folder })
+}
