@@ -5,13 +5,13 @@
 //! interrupted by a crash. Rollback is not planned here: on any failure the executor returns
 //! traffic to the stable release in one routing change, whatever step it was at.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use shipgate_spec::values::{Duration, Weight};
 use shipgate_spec::{Spec, Strategy};
 
 /// A release as the planner needs it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Release {
     pub version: String,
     /// sha256 of the artifact.
@@ -28,7 +28,7 @@ pub struct EnvironmentState {
 }
 
 /// One step of a deployment. Each names the state it brings about, so re-running it is harmless.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum Step {
     /// Every gate of the catalog must pass (filled by the gates issue).
@@ -64,8 +64,40 @@ pub enum Step {
     Record,
 }
 
+impl Step {
+    /// One line for people: what the step brings about.
+    pub fn describe(&self) -> String {
+        match self {
+            Step::Gates => "check the gates".into(),
+            Step::MigrateExpand => "apply expand migrations".into(),
+            Step::StartInstances { version, count } => format!("start {count} instance(s) of {version}"),
+            Step::WaitHealthy { version, count } => format!("wait until {count} instance(s) of {version} are healthy"),
+            Step::Smoke { version, before_traffic: true } => format!("smoke-test {version} by version pin"),
+            Step::Smoke { version, before_traffic: false } => format!("smoke-test {version} with all traffic"),
+            Step::SetWeight { version, weight } => format!("send {weight}% of traffic to {version}"),
+            Step::Hold { duration, pause: false } => format!("hold for {duration} while analysis watches"),
+            Step::Hold { duration, pause: true } => {
+                format!("hold for {duration} while analysis watches, then pause for `shipgate deploy resume`")
+            }
+            Step::ScaleVersion { version, count } => format!("scale {version} to {count} instance(s)"),
+            Step::Promote { version } => format!("send all traffic to {version}"),
+            Step::Bake { duration } => format!("bake for {duration}"),
+            Step::KeepWarm { version, duration } => format!("keep {version} warm for {duration} for instant rollback"),
+            Step::StopVersion { version } => format!("drain and stop {version}"),
+            Step::MigrateContract => "apply contract migrations".into(),
+            Step::Record => "record the outcome".into(),
+        }
+    }
+
+    /// A step that only waits for evidence: skipped by a cold rollback, which must restore the
+    /// known-good release as fast as health allows.
+    pub fn is_wait(&self) -> bool {
+        matches!(self, Step::Hold { .. } | Step::Bake { .. } | Step::SetWeight { .. })
+    }
+}
+
 /// The steps of one deployment of `target` to `environment`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
     pub environment: String,
     pub from: Option<Release>,
@@ -77,6 +109,13 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The plan of a cold rollback: the same steps without canary weights, holds and bake
+    /// (health, smoke checks and promotion still run).
+    pub fn without_waits(mut self) -> Plan {
+        self.steps.retain(|step| !step.is_wait());
+        self
+    }
+
     /// A digest of the plan, recorded with the deployment: `deploy` executes exactly the plan
     /// `plan` showed.
     pub fn digest(&self) -> String {
@@ -352,6 +391,24 @@ mod tests {
     fn unknown_environment_names_the_known_ones() {
         let error = plan(&spec(""), "prod", &EnvironmentState::default(), &release("1")).unwrap_err();
         assert_eq!(error.to_string(), "no environment `prod` in shipgate.toml (declared: production, staging)");
+    }
+
+    #[test]
+    fn a_plan_survives_a_round_trip_through_json() {
+        let state = EnvironmentState { active: Some(release("1")) };
+        let canary =
+            spec("strategy = { canary = [ { weight = 5.5, hold = \"1m30s\", pause = true } ] }\nbake = \"2m\"\n");
+        let plan = plan(&canary, "production", &state, &release("2")).unwrap();
+        let json = serde_json::to_string(&plan).unwrap();
+        assert_eq!(serde_json::from_str::<Plan>(&json).unwrap(), plan);
+    }
+
+    #[test]
+    fn a_cold_rollback_skips_weights_and_holds() {
+        let state = EnvironmentState { active: Some(release("2")) };
+        let canary = spec("strategy = { canary = [ { weight = 5, hold = \"1m\" } ] }\nbake = \"2m\"\n");
+        let plan = plan(&canary, "production", &state, &release("1")).unwrap().without_waits();
+        assert_eq!(names(&plan), ["gates", "startinstances", "waithealthy", "promote", "stopversion", "record"]);
     }
 
     #[test]

@@ -99,6 +99,10 @@ pub struct Health {
     pub interval: Duration,
     #[serde(default = "defaults::health_timeout")]
     pub timeout: Duration,
+    /// How long a new instance may take to pass its probe before the deployment that started
+    /// it fails and rolls back.
+    #[serde(default = "defaults::health_startup")]
+    pub startup: Duration,
     /// Consecutive successes before an instance counts as healthy.
     #[serde(default = "defaults::healthy")]
     pub healthy: u32,
@@ -460,6 +464,9 @@ pub mod defaults {
     }
     pub fn health_timeout() -> Duration {
         Duration::from_secs(2)
+    }
+    pub fn health_startup() -> Duration {
+        Duration::from_secs(60)
     }
     pub fn healthy() -> u32 {
         2

@@ -226,13 +226,14 @@ impl Decode for Health {
         });
         let interval = fields.optional(decoder, "interval").unwrap_or_else(defaults::health_interval);
         let timeout = fields.optional(decoder, "timeout").unwrap_or_else(defaults::health_timeout);
+        let startup = fields.optional(decoder, "startup").unwrap_or_else(defaults::health_startup);
         let healthy = fields
             .node("healthy")
             .map_or(Some(defaults::healthy()), |node| bounded(&node, decoder, 1..=100, "threshold"));
         let unhealthy = fields
             .node("unhealthy")
             .map_or(Some(defaults::unhealthy()), |node| bounded(&node, decoder, 1..=100, "threshold"));
-        for (key, value) in [("interval", interval), ("timeout", timeout)] {
+        for (key, value) in [("interval", interval), ("timeout", timeout), ("startup", startup)] {
             if value == Duration::from_millis(0)
                 && let Some(node) = fields.node(key)
             {
@@ -240,7 +241,7 @@ impl Decode for Health {
             }
         }
         fields.finish(decoder);
-        Some(Health { probe: probe?, interval, timeout, healthy: healthy?, unhealthy: unhealthy? })
+        Some(Health { probe: probe?, interval, timeout, startup, healthy: healthy?, unhealthy: unhealthy? })
     }
 }
 

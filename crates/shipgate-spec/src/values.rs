@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Why a value was refused, and what to write instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,12 +29,20 @@ impl Invalid {
     }
 }
 
-/// Implements `Serialize` through `Display` and `JsonSchema` as a string with a pattern.
+/// Implements `Serialize` through `Display`, `Deserialize` through `parse` (for values that
+/// travel as JSON, e.g. in a stored deployment plan), and `JsonSchema` as a string with a pattern.
 macro_rules! string_value {
     ($ty:ty, $name:literal, $schema:tt) => {
         impl Serialize for $ty {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 serializer.collect_str(self)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(deserializer)?;
+                <$ty>::parse(&text).map_err(|invalid| serde::de::Error::custom(invalid.message))
             }
         }
 
@@ -206,6 +214,13 @@ impl fmt::Display for Weight {
 impl Serialize for Weight {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_f64(f64::from(self.0) / 100.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Weight {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let percent = f64::deserialize(deserializer)?;
+        Weight::from_percent(percent).map_err(|invalid| serde::de::Error::custom(invalid.message))
     }
 }
 

@@ -90,6 +90,14 @@ pub enum StoreError {
     #[error("the transaction was rolled back")]
     Aborted,
 
+    /// A deployment was to start in an environment that has one in flight already.
+    #[error("environment `{environment}` already has deployment {running} in flight")]
+    Conflict { environment: String, running: u64 },
+
+    /// A row the write refers to does not exist (`what` is e.g. "deployment 7").
+    #[error("there is no {what}")]
+    NotFound { what: String },
+
     /// A stored value cannot be what shipgate wrote (a negative size, …).
     #[error("the database holds a malformed value: {0}")]
     Corrupt(String),
@@ -174,6 +182,115 @@ pub struct ReleaseRow {
     pub spec: String,
 }
 
+/// The columns of `deployments`, in the order of [`DeploymentRow`]'s fields.
+macro_rules! deployment_columns {
+    () => {
+        "id, environment, version, from_version, kind, plan, plan_digest, status, reason, actor, created, finished, \
+         next_step"
+    };
+}
+pub(crate) use deployment_columns;
+
+/// A deployment (or a rollback) of one release to one environment, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentRow {
+    /// Assigned by [`Transaction::insert_deployment`] (ignored on insert): 1, 2, 3… across
+    /// all environments.
+    pub id: u64,
+    pub environment: String,
+    pub version: String,
+    pub from_version: Option<String>,
+    /// `deploy` or `rollback`.
+    pub kind: String,
+    /// The engine's plan as JSON (opaque to the store).
+    pub plan: String,
+    pub plan_digest: String,
+    /// `running`, `paused`, `succeeded`, `rolled_back`, `failed`, `aborted` (opaque to the store).
+    pub status: String,
+    pub reason: Option<String>,
+    pub actor: String,
+    /// RFC 3339 UTC.
+    pub created: String,
+    /// Set when the deployment reached a final status; `None` while it is in flight.
+    pub finished: Option<String>,
+    /// Steps `0..next_step` are done; the executor resumes at `next_step`.
+    pub next_step: u32,
+}
+
+/// The columns of `deployment_events`, in the order of [`EventRow`]'s fields.
+macro_rules! event_columns {
+    () => {
+        "deployment, seq, time, kind, step_index, message, data"
+    };
+}
+pub(crate) use event_columns;
+
+/// One event of a deployment's timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRow {
+    pub deployment: u64,
+    /// 1, 2, 3… per deployment; assigned by [`Transaction::append_deployment_event`]
+    /// (ignored on insert).
+    pub seq: u64,
+    pub time: String,
+    pub kind: String,
+    pub step_index: Option<u32>,
+    pub message: String,
+    /// JSON text (opaque).
+    pub data: String,
+}
+
+/// The columns of `environments`, in the order of [`EnvironmentRow`]'s fields.
+macro_rules! environment_columns {
+    () => {
+        "name, active_version, active_since, previous_version, warm_until"
+    };
+}
+pub(crate) use environment_columns;
+
+/// The `ON CONFLICT` action of an environment upsert: every column but the name is replaced.
+macro_rules! environment_replace {
+    () => {
+        " ON CONFLICT (name) DO UPDATE SET active_version = excluded.active_version, \
+         active_since = excluded.active_since, previous_version = excluded.previous_version, \
+         warm_until = excluded.warm_until"
+    };
+}
+pub(crate) use environment_replace;
+
+/// What an environment runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvironmentRow {
+    pub name: String,
+    pub active_version: Option<String>,
+    pub active_since: Option<String>,
+    /// The release that ran before the active one, for rollback.
+    pub previous_version: Option<String>,
+    /// While this RFC 3339 time is in the future the previous release's instances still run.
+    pub warm_until: Option<String>,
+}
+
+/// The columns of `api_tokens`, in the order of [`TokenRow`]'s fields.
+macro_rules! token_columns {
+    () => {
+        "id, hash, name, role, created, expires, revoked"
+    };
+}
+pub(crate) use token_columns;
+
+/// An API token: only a hash of the secret is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRow {
+    pub id: String,
+    /// Hex sha256 of the secret.
+    pub hash: String,
+    pub name: String,
+    pub role: String,
+    pub created: String,
+    pub expires: Option<String>,
+    pub revoked: Option<String>,
+}
+
 /// How a text column is matched.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TextMatch {
@@ -217,6 +334,30 @@ pub trait Reader {
 
     /// Every release, oldest first.
     fn releases(&mut self) -> Result<Vec<ReleaseRow>>;
+
+    fn deployment(&mut self, id: u64) -> Result<Option<DeploymentRow>>;
+
+    /// The newest (highest id) `limit` deployments of `environment`, newest first.
+    fn deployments(&mut self, environment: &str, limit: u64) -> Result<Vec<DeploymentRow>>;
+
+    /// Every deployment still in flight (`finished` is `None`), in every environment,
+    /// oldest first.
+    fn unfinished_deployments(&mut self) -> Result<Vec<DeploymentRow>>;
+
+    /// The events of `deployment` with `seq > after`, in `seq` order.
+    fn deployment_events(&mut self, deployment: u64, after: u64) -> Result<Vec<EventRow>>;
+
+    fn environment(&mut self, name: &str) -> Result<Option<EnvironmentRow>>;
+
+    /// Every environment with a row, by name (in byte order on both backends).
+    fn environments(&mut self) -> Result<Vec<EnvironmentRow>>;
+
+    /// The token whose secret hashes to `hash`, revoked and expired ones included: the
+    /// caller decides what those mean.
+    fn token_by_hash(&mut self, hash: &str) -> Result<Option<TokenRow>>;
+
+    /// Every token, revoked ones included, by `created` and then `id`.
+    fn tokens(&mut self) -> Result<Vec<TokenRow>>;
 }
 
 /// Write access inside [`Store::transact`].
@@ -235,6 +376,35 @@ pub trait Transaction: Reader {
 
     /// Stores a new release; a version that exists already is an error (labels are immutable).
     fn insert_release(&mut self, row: &ReleaseRow) -> Result<()>;
+
+    /// Stores a new deployment with the next id (the highest so far plus one; `row.id` is
+    /// ignored) and returns that id. Fails with [`StoreError::Conflict`] while the
+    /// environment has a deployment in flight (`finished` is `None`), whatever `row`'s own
+    /// `finished`. Inserts are serialised (SQLite: the write lock; PostgreSQL: an advisory
+    /// lock), and a partial unique index refuses a second unfinished deployment of one
+    /// environment however it is written.
+    fn insert_deployment(&mut self, row: &DeploymentRow) -> Result<u64>;
+
+    /// Overwrites the mutable fields of deployment `row.id`: `status`, `reason`,
+    /// `finished`, `next_step`, `plan` and `plan_digest` (the others are ignored).
+    /// Fails with [`StoreError::NotFound`] when there is no such deployment.
+    fn update_deployment(&mut self, row: &DeploymentRow) -> Result<()>;
+
+    /// Appends an event to `event.deployment`'s timeline with the next seq (the highest
+    /// so far plus one, from 1; `event.seq` is ignored) and returns that seq. Appends to
+    /// one deployment are serialised (PostgreSQL locks the deployment's row). Fails with
+    /// [`StoreError::NotFound`] when there is no such deployment.
+    fn append_deployment_event(&mut self, event: &EventRow) -> Result<u64>;
+
+    /// Stores `row`, replacing every column of the environment's existing row, if any.
+    fn upsert_environment(&mut self, row: &EnvironmentRow) -> Result<()>;
+
+    /// Stores a new token; an id or a hash that exists already is an error.
+    fn insert_token(&mut self, row: &TokenRow) -> Result<()>;
+
+    /// Marks token `id` revoked at `time`. Returns `false` when there is no such token or
+    /// it was revoked already (its revocation time is kept).
+    fn revoke_token(&mut self, id: &str, time: &str) -> Result<bool>;
 }
 
 /// Returned by the closure given to [`Store::transact_dyn`] or [`Store::read_dyn`] to
@@ -335,6 +505,11 @@ pub fn open(location: &Location) -> Result<Arc<dyn Store>> {
 /// Converts a row value to `u64`, refusing negatives.
 fn to_u64(value: i64, what: &str) -> Result<u64> {
     u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("{what} is {value}")))
+}
+
+/// Converts a row value to `u32`, refusing what does not fit.
+fn to_u32(value: i64, what: &str) -> Result<u32> {
+    u32::try_from(value).map_err(|_| StoreError::Corrupt(format!("{what} is {value}")))
 }
 
 /// Converts a `u64` to the `i64` both databases store, refusing what does not fit.

@@ -30,6 +30,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/0002_releases.sqlite.sql"),
         postgres: include_str!("migrations/0002_releases.postgres.sql"),
     },
+    Migration {
+        version: 3,
+        name: "deployments",
+        sqlite: include_str!("migrations/0003_deployments.sqlite.sql"),
+        postgres: include_str!("migrations/0003_deployments.postgres.sql"),
+    },
 ];
 
 /// The schema version this build brings a database to.

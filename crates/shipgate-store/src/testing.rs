@@ -186,6 +186,17 @@ impl Raw {
         }
     }
 
+    /// Runs statements that return no rows, and gives back the database's error, if any,
+    /// as text: for tests that check what the schema itself refuses.
+    pub fn try_execute(&mut self, sql: &str) -> Result<(), String> {
+        match self {
+            Raw::Sqlite(conn) => conn.execute_batch(sql).map_err(|error| error.to_string()),
+            Raw::Postgres(client) => client
+                .batch_execute(sql)
+                .map_err(|error| error.as_db_error().map_or_else(|| error.to_string(), |db| db.message().to_owned())),
+        }
+    }
+
     /// Overwrites one entry's stored text and leaf hash (the filter columns are left
     /// alone).
     pub fn set_entry(&mut self, seq: u64, body: &str, leaf_hash: &[u8]) {

@@ -112,6 +112,10 @@ pub enum Command {
     /// checkpoints and proofs can be kept, and checked, elsewhere without the database.
     #[command(after_help = AFTER_HELP)]
     Audit(crate::commands::audit::AuditArgs),
+
+    /// Run the control plane: store, deployment engine and HTTP API.
+    #[command(after_help = AFTER_HELP)]
+    Server(crate::commands::server::ServerArgs),
 }
 
 #[derive(Debug, Args)]

@@ -30,3 +30,16 @@ pub const HOME: &str = "HOME";
 
 /// Who runs the command: the actor recorded by `shipgate audit rotate-key` without `--actor`.
 pub const USER: &str = "USER";
+
+/// Milliseconds `shipgate server` waits after recording the start of each deployment step
+/// (default 0). For tests and demonstrations: it makes every step observable and
+/// interruptible; never set it in production.
+pub const SHIPGATE_STEP_DELAY_MS: &str = "SHIPGATE_STEP_DELAY_MS";
+
+/// The credentials file (server URL → token) the CLI reads and `shipgate server` writes at its
+/// first start. Default: `$XDG_CONFIG_HOME/shipgate/credentials.json`, else
+/// `~/.config/shipgate/credentials.json`.
+pub const SHIPGATE_CREDENTIALS: &str = "SHIPGATE_CREDENTIALS";
+
+/// XDG base directory for user configuration (the credentials file).
+pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";

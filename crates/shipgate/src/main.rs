@@ -5,6 +5,7 @@
 
 mod cli;
 mod commands;
+mod credentials;
 mod env_vars;
 mod exit;
 mod output;

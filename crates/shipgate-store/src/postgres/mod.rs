@@ -16,8 +16,8 @@ use postgres::{Client, IsolationLevel, NoTls, Statement};
 
 use crate::migrations::{self, SCHEMA_TABLE, SCHEMA_VERSION};
 use crate::{
-    Abort, Backend, CheckpointRow, EntryQuery, EntryRow, LedgerHead, Location, Reader, ReleaseRow, Result, Store,
-    StoreError, Transaction, to_i64, to_u64,
+    Abort, Backend, CheckpointRow, DeploymentRow, EntryQuery, EntryRow, EnvironmentRow, EventRow, LedgerHead, Location,
+    Reader, ReleaseRow, Result, Store, StoreError, TokenRow, Transaction, to_i64, to_u32, to_u64,
 };
 
 /// How many idle connections are kept.
@@ -26,6 +26,11 @@ const MAX_IDLE: usize = 8;
 /// Taken with `pg_advisory_xact_lock` while migrating, so that two processes starting
 /// at once do not both apply a migration. ("shipgate" in ASCII.)
 const MIGRATION_LOCK: i64 = 0x7368_6970_6761_7465;
+
+/// Taken with `pg_advisory_xact_lock` by `insert_deployment`, so that deployment inserts
+/// (from any connection or server) run one at a time: the next id stays gap-free and the
+/// one-in-flight check sees every committed deployment. ("shipdepl" in ASCII.)
+const DEPLOYMENT_LOCK: i64 = 0x7368_6970_6465_706c;
 
 const ENTRY_COLUMNS: &str = "seq, time, actor, action, subject, env, body, leaf_hash";
 
@@ -290,6 +295,119 @@ impl Reader for PgTx<'_, '_> {
             self.statement(concat!("SELECT ", crate::release_columns!(), " FROM releases ORDER BY created, version"))?;
         self.tx.query(&statement, &[])?.iter().map(pg_release_row).collect()
     }
+
+    fn deployment(&mut self, id: u64) -> Result<Option<DeploymentRow>> {
+        let statement =
+            self.statement(concat!("SELECT ", crate::deployment_columns!(), " FROM deployments WHERE id = $1"))?;
+        self.tx.query_opt(&statement, &[&to_i64(id, "deployment id")?])?.map(|row| pg_deployment_row(&row)).transpose()
+    }
+
+    fn deployments(&mut self, environment: &str, limit: u64) -> Result<Vec<DeploymentRow>> {
+        let statement = self.statement(concat!(
+            "SELECT ",
+            crate::deployment_columns!(),
+            " FROM deployments WHERE environment = $1 ORDER BY id DESC LIMIT $2"
+        ))?;
+        self.tx.query(&statement, &[&environment, &to_i64(limit, "limit")?])?.iter().map(pg_deployment_row).collect()
+    }
+
+    fn unfinished_deployments(&mut self) -> Result<Vec<DeploymentRow>> {
+        let statement = self.statement(concat!(
+            "SELECT ",
+            crate::deployment_columns!(),
+            " FROM deployments WHERE finished IS NULL ORDER BY id"
+        ))?;
+        self.tx.query(&statement, &[])?.iter().map(pg_deployment_row).collect()
+    }
+
+    fn deployment_events(&mut self, deployment: u64, after: u64) -> Result<Vec<EventRow>> {
+        let statement = self.statement(concat!(
+            "SELECT ",
+            crate::event_columns!(),
+            " FROM deployment_events WHERE deployment = $1 AND seq > $2 ORDER BY seq"
+        ))?;
+        let args = [to_i64(deployment, "deployment id")?, to_i64(after, "seq")?];
+        self.tx.query(&statement, &[&args[0], &args[1]])?.iter().map(pg_event_row).collect()
+    }
+
+    fn environment(&mut self, name: &str) -> Result<Option<EnvironmentRow>> {
+        let statement =
+            self.statement(concat!("SELECT ", crate::environment_columns!(), " FROM environments WHERE name = $1"))?;
+        self.tx.query_opt(&statement, &[&name])?.map(|row| pg_environment_row(&row)).transpose()
+    }
+
+    fn environments(&mut self) -> Result<Vec<EnvironmentRow>> {
+        let statement =
+            self.statement(concat!("SELECT ", crate::environment_columns!(), " FROM environments ORDER BY name"))?;
+        self.tx.query(&statement, &[])?.iter().map(pg_environment_row).collect()
+    }
+
+    fn token_by_hash(&mut self, hash: &str) -> Result<Option<TokenRow>> {
+        let statement =
+            self.statement(concat!("SELECT ", crate::token_columns!(), " FROM api_tokens WHERE hash = $1"))?;
+        self.tx.query_opt(&statement, &[&hash])?.map(|row| pg_token_row(&row)).transpose()
+    }
+
+    fn tokens(&mut self) -> Result<Vec<TokenRow>> {
+        let statement =
+            self.statement(concat!("SELECT ", crate::token_columns!(), " FROM api_tokens ORDER BY created, id"))?;
+        self.tx.query(&statement, &[])?.iter().map(pg_token_row).collect()
+    }
+}
+
+fn pg_deployment_row(row: &postgres::Row) -> Result<DeploymentRow> {
+    Ok(DeploymentRow {
+        id: to_u64(row.try_get(0)?, "a deployment's id")?,
+        environment: row.try_get(1)?,
+        version: row.try_get(2)?,
+        from_version: row.try_get(3)?,
+        kind: row.try_get(4)?,
+        plan: row.try_get(5)?,
+        plan_digest: row.try_get(6)?,
+        status: row.try_get(7)?,
+        reason: row.try_get(8)?,
+        actor: row.try_get(9)?,
+        created: row.try_get(10)?,
+        finished: row.try_get(11)?,
+        next_step: to_u32(row.try_get(12)?, "a deployment's next step")?,
+    })
+}
+
+fn pg_event_row(row: &postgres::Row) -> Result<EventRow> {
+    Ok(EventRow {
+        deployment: to_u64(row.try_get(0)?, "an event's deployment")?,
+        seq: to_u64(row.try_get(1)?, "an event's seq")?,
+        time: row.try_get(2)?,
+        kind: row.try_get(3)?,
+        step_index: row
+            .try_get::<_, Option<i64>>(4)?
+            .map(|index| to_u32(index, "an event's step index"))
+            .transpose()?,
+        message: row.try_get(5)?,
+        data: row.try_get(6)?,
+    })
+}
+
+fn pg_environment_row(row: &postgres::Row) -> Result<EnvironmentRow> {
+    Ok(EnvironmentRow {
+        name: row.try_get(0)?,
+        active_version: row.try_get(1)?,
+        active_since: row.try_get(2)?,
+        previous_version: row.try_get(3)?,
+        warm_until: row.try_get(4)?,
+    })
+}
+
+fn pg_token_row(row: &postgres::Row) -> Result<TokenRow> {
+    Ok(TokenRow {
+        id: row.try_get(0)?,
+        hash: row.try_get(1)?,
+        name: row.try_get(2)?,
+        role: row.try_get(3)?,
+        created: row.try_get(4)?,
+        expires: row.try_get(5)?,
+        revoked: row.try_get(6)?,
+    })
 }
 
 fn pg_release_row(row: &postgres::Row) -> Result<ReleaseRow> {
@@ -355,5 +473,118 @@ impl Transaction for PgTx<'_, '_> {
             &[&row.version, &row.digest, &row.kind, &row.source_commit, &row.creator, &row.created, &row.spec],
         )?;
         Ok(())
+    }
+
+    fn insert_deployment(&mut self, row: &DeploymentRow) -> Result<u64> {
+        // Held to the end of the transaction. At READ COMMITTED each statement below takes a
+        // fresh snapshot, so once the lock is ours they see every earlier insert, committed.
+        let statement = self.statement("SELECT pg_advisory_xact_lock($1)")?;
+        self.tx.execute(&statement, &[&DEPLOYMENT_LOCK])?;
+        let statement = self.statement("SELECT id FROM deployments WHERE environment = $1 AND finished IS NULL")?;
+        if let Some(running) = self.tx.query_opt(&statement, &[&row.environment])? {
+            return Err(StoreError::Conflict {
+                environment: row.environment.clone(),
+                running: to_u64(running.try_get(0)?, "a deployment's id")?,
+            });
+        }
+        let statement = self.statement("SELECT COALESCE(MAX(id), 0) + 1 FROM deployments")?;
+        let id: i64 = self.tx.query_one(&statement, &[])?.try_get(0)?;
+        let statement = self.statement(concat!(
+            "INSERT INTO deployments (",
+            crate::deployment_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        ))?;
+        self.tx.execute(
+            &statement,
+            &[
+                &id,
+                &row.environment,
+                &row.version,
+                &row.from_version,
+                &row.kind,
+                &row.plan,
+                &row.plan_digest,
+                &row.status,
+                &row.reason,
+                &row.actor,
+                &row.created,
+                &row.finished,
+                &i64::from(row.next_step),
+            ],
+        )?;
+        to_u64(id, "a deployment's id")
+    }
+
+    fn update_deployment(&mut self, row: &DeploymentRow) -> Result<()> {
+        let statement = self.statement(
+            "UPDATE deployments SET status = $2, reason = $3, finished = $4, next_step = $5, plan = $6, \
+             plan_digest = $7 WHERE id = $1",
+        )?;
+        let changed = self.tx.execute(
+            &statement,
+            &[
+                &to_i64(row.id, "deployment id")?,
+                &row.status,
+                &row.reason,
+                &row.finished,
+                &i64::from(row.next_step),
+                &row.plan,
+                &row.plan_digest,
+            ],
+        )?;
+        if changed == 1 { Ok(()) } else { Err(StoreError::NotFound { what: format!("deployment {}", row.id) }) }
+    }
+
+    fn append_deployment_event(&mut self, event: &EventRow) -> Result<u64> {
+        let deployment = to_i64(event.deployment, "deployment id")?;
+        // Locking the deployment's row serialises appends to its timeline across
+        // connections; the next statement's fresh snapshot sees the previous appender's events.
+        let statement = self.statement("SELECT id FROM deployments WHERE id = $1 FOR UPDATE")?;
+        if self.tx.query_opt(&statement, &[&deployment])?.is_none() {
+            return Err(StoreError::NotFound { what: format!("deployment {}", event.deployment) });
+        }
+        let statement = self.statement(concat!(
+            "INSERT INTO deployment_events (",
+            crate::event_columns!(),
+            ") SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5, $6 FROM deployment_events WHERE deployment = $1 \
+             RETURNING seq"
+        ))?;
+        let row = self.tx.query_one(
+            &statement,
+            &[&deployment, &event.time, &event.kind, &event.step_index.map(i64::from), &event.message, &event.data],
+        )?;
+        to_u64(row.try_get(0)?, "an event's seq")
+    }
+
+    fn upsert_environment(&mut self, row: &EnvironmentRow) -> Result<()> {
+        let statement = self.statement(concat!(
+            "INSERT INTO environments (",
+            crate::environment_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5)",
+            crate::environment_replace!()
+        ))?;
+        self.tx.execute(
+            &statement,
+            &[&row.name, &row.active_version, &row.active_since, &row.previous_version, &row.warm_until],
+        )?;
+        Ok(())
+    }
+
+    fn insert_token(&mut self, row: &TokenRow) -> Result<()> {
+        let statement = self.statement(concat!(
+            "INSERT INTO api_tokens (",
+            crate::token_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        ))?;
+        self.tx.execute(
+            &statement,
+            &[&row.id, &row.hash, &row.name, &row.role, &row.created, &row.expires, &row.revoked],
+        )?;
+        Ok(())
+    }
+
+    fn revoke_token(&mut self, id: &str, time: &str) -> Result<bool> {
+        let statement = self.statement("UPDATE api_tokens SET revoked = $2 WHERE id = $1 AND revoked IS NULL")?;
+        Ok(self.tx.execute(&statement, &[&id, &time])? == 1)
     }
 }

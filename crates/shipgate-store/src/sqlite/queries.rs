@@ -5,8 +5,8 @@ use std::ops::ControlFlow;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use crate::{
-    CheckpointRow, EntryQuery, EntryRow, LedgerHead, Reader, ReleaseRow, Result, StoreError, Transaction, to_i64,
-    to_u64,
+    CheckpointRow, DeploymentRow, EntryQuery, EntryRow, EnvironmentRow, EventRow, LedgerHead, Reader, ReleaseRow,
+    Result, StoreError, TokenRow, Transaction, to_i64, to_u32, to_u64,
 };
 
 const ENTRY_COLUMNS: &str = "seq, time, actor, action, subject, env, body, leaf_hash";
@@ -128,6 +128,140 @@ impl Reader for SqliteConn<'_> {
         let rows = statement.query_map([], release_row)?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
+
+    fn deployment(&mut self, id: u64) -> Result<Option<DeploymentRow>> {
+        let mut statement = self.0.prepare_cached(concat!(
+            "SELECT ",
+            crate::deployment_columns!(),
+            " FROM deployments WHERE id = ?1"
+        ))?;
+        let mut rows = statement.query([to_i64(id, "deployment id")?])?;
+        rows.next()?.map(deployment_row).transpose()
+    }
+
+    fn deployments(&mut self, environment: &str, limit: u64) -> Result<Vec<DeploymentRow>> {
+        let mut statement = self.0.prepare_cached(concat!(
+            "SELECT ",
+            crate::deployment_columns!(),
+            " FROM deployments WHERE environment = ?1 ORDER BY id DESC LIMIT ?2"
+        ))?;
+        collect(statement.query(params![environment, to_i64(limit, "limit")?])?, deployment_row)
+    }
+
+    fn unfinished_deployments(&mut self) -> Result<Vec<DeploymentRow>> {
+        let mut statement = self.0.prepare_cached(concat!(
+            "SELECT ",
+            crate::deployment_columns!(),
+            " FROM deployments WHERE finished IS NULL ORDER BY id"
+        ))?;
+        collect(statement.query([])?, deployment_row)
+    }
+
+    fn deployment_events(&mut self, deployment: u64, after: u64) -> Result<Vec<EventRow>> {
+        let mut statement = self.0.prepare_cached(concat!(
+            "SELECT ",
+            crate::event_columns!(),
+            " FROM deployment_events WHERE deployment = ?1 AND seq > ?2 ORDER BY seq"
+        ))?;
+        collect(statement.query([to_i64(deployment, "deployment id")?, to_i64(after, "seq")?])?, event_row)
+    }
+
+    fn environment(&mut self, name: &str) -> Result<Option<EnvironmentRow>> {
+        Ok(self
+            .0
+            .prepare_cached(concat!("SELECT ", crate::environment_columns!(), " FROM environments WHERE name = ?1"))?
+            .query_row(params![name], environment_row)
+            .optional()?)
+    }
+
+    fn environments(&mut self) -> Result<Vec<EnvironmentRow>> {
+        let mut statement = self.0.prepare_cached(concat!(
+            "SELECT ",
+            crate::environment_columns!(),
+            " FROM environments ORDER BY name"
+        ))?;
+        let rows = statement.query_map([], environment_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn token_by_hash(&mut self, hash: &str) -> Result<Option<TokenRow>> {
+        Ok(self
+            .0
+            .prepare_cached(concat!("SELECT ", crate::token_columns!(), " FROM api_tokens WHERE hash = ?1"))?
+            .query_row(params![hash], token_row)
+            .optional()?)
+    }
+
+    fn tokens(&mut self) -> Result<Vec<TokenRow>> {
+        let mut statement = self.0.prepare_cached(concat!(
+            "SELECT ",
+            crate::token_columns!(),
+            " FROM api_tokens ORDER BY created, id"
+        ))?;
+        let rows = statement.query_map([], token_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+}
+
+/// Every row of `rows`, converted by `convert`.
+fn collect<T>(mut rows: rusqlite::Rows<'_>, convert: fn(&rusqlite::Row<'_>) -> Result<T>) -> Result<Vec<T>> {
+    let mut collected = Vec::new();
+    while let Some(row) = rows.next()? {
+        collected.push(convert(row)?);
+    }
+    Ok(collected)
+}
+
+fn deployment_row(row: &rusqlite::Row<'_>) -> Result<DeploymentRow> {
+    Ok(DeploymentRow {
+        id: to_u64(row.get(0)?, "a deployment's id")?,
+        environment: row.get(1)?,
+        version: row.get(2)?,
+        from_version: row.get(3)?,
+        kind: row.get(4)?,
+        plan: row.get(5)?,
+        plan_digest: row.get(6)?,
+        status: row.get(7)?,
+        reason: row.get(8)?,
+        actor: row.get(9)?,
+        created: row.get(10)?,
+        finished: row.get(11)?,
+        next_step: to_u32(row.get(12)?, "a deployment's next step")?,
+    })
+}
+
+fn event_row(row: &rusqlite::Row<'_>) -> Result<EventRow> {
+    Ok(EventRow {
+        deployment: to_u64(row.get(0)?, "an event's deployment")?,
+        seq: to_u64(row.get(1)?, "an event's seq")?,
+        time: row.get(2)?,
+        kind: row.get(3)?,
+        step_index: row.get::<_, Option<i64>>(4)?.map(|index| to_u32(index, "an event's step index")).transpose()?,
+        message: row.get(5)?,
+        data: row.get(6)?,
+    })
+}
+
+fn environment_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<EnvironmentRow> {
+    Ok(EnvironmentRow {
+        name: row.get(0)?,
+        active_version: row.get(1)?,
+        active_since: row.get(2)?,
+        previous_version: row.get(3)?,
+        warm_until: row.get(4)?,
+    })
+}
+
+fn token_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRow> {
+    Ok(TokenRow {
+        id: row.get(0)?,
+        hash: row.get(1)?,
+        name: row.get(2)?,
+        role: row.get(3)?,
+        created: row.get(4)?,
+        expires: row.get(5)?,
+        revoked: row.get(6)?,
+    })
 }
 
 fn release_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ReleaseRow> {
@@ -199,5 +333,121 @@ impl Transaction for SqliteConn<'_> {
                 row.spec
             ])?;
         Ok(())
+    }
+
+    fn insert_deployment(&mut self, row: &DeploymentRow) -> Result<u64> {
+        // The transaction began with `BEGIN IMMEDIATE`: nobody else writes until it ends,
+        // so the check and the next id hold until the insert.
+        let running: Option<i64> = self
+            .0
+            .prepare_cached("SELECT id FROM deployments WHERE environment = ?1 AND finished IS NULL")?
+            .query_row(params![row.environment], |found| found.get(0))
+            .optional()?;
+        if let Some(running) = running {
+            return Err(StoreError::Conflict {
+                environment: row.environment.clone(),
+                running: to_u64(running, "a deployment's id")?,
+            });
+        }
+        let id: i64 = self
+            .0
+            .prepare_cached("SELECT COALESCE(MAX(id), 0) + 1 FROM deployments")?
+            .query_row([], |found| found.get(0))?;
+        self.0
+            .prepare_cached(concat!(
+                "INSERT INTO deployments (",
+                crate::deployment_columns!(),
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+            ))?
+            .execute(params![
+                id,
+                row.environment,
+                row.version,
+                row.from_version,
+                row.kind,
+                row.plan,
+                row.plan_digest,
+                row.status,
+                row.reason,
+                row.actor,
+                row.created,
+                row.finished,
+                row.next_step
+            ])?;
+        to_u64(id, "a deployment's id")
+    }
+
+    fn update_deployment(&mut self, row: &DeploymentRow) -> Result<()> {
+        let changed = self
+            .0
+            .prepare_cached(
+                "UPDATE deployments SET status = ?2, reason = ?3, finished = ?4, next_step = ?5, plan = ?6, \
+                 plan_digest = ?7 WHERE id = ?1",
+            )?
+            .execute(params![
+                to_i64(row.id, "deployment id")?,
+                row.status,
+                row.reason,
+                row.finished,
+                row.next_step,
+                row.plan,
+                row.plan_digest
+            ])?;
+        if changed == 1 { Ok(()) } else { Err(StoreError::NotFound { what: format!("deployment {}", row.id) }) }
+    }
+
+    fn append_deployment_event(&mut self, event: &EventRow) -> Result<u64> {
+        // The write lock is held already (see `insert_deployment`).
+        let deployment = to_i64(event.deployment, "deployment id")?;
+        let seq: Option<i64> = self
+            .0
+            .prepare_cached(
+                "SELECT (SELECT COALESCE(MAX(seq), 0) + 1 FROM deployment_events WHERE deployment = ?1) \
+                 FROM deployments WHERE id = ?1",
+            )?
+            .query_row([deployment], |found| found.get(0))
+            .optional()?;
+        let Some(seq) = seq else {
+            return Err(StoreError::NotFound { what: format!("deployment {}", event.deployment) });
+        };
+        self.0
+            .prepare_cached(concat!(
+                "INSERT INTO deployment_events (",
+                crate::event_columns!(),
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+            ))?
+            .execute(params![deployment, seq, event.time, event.kind, event.step_index, event.message, event.data])?;
+        to_u64(seq, "an event's seq")
+    }
+
+    fn upsert_environment(&mut self, row: &EnvironmentRow) -> Result<()> {
+        self.0
+            .prepare_cached(concat!(
+                "INSERT INTO environments (",
+                crate::environment_columns!(),
+                ") VALUES (?1, ?2, ?3, ?4, ?5)",
+                crate::environment_replace!()
+            ))?
+            .execute(params![row.name, row.active_version, row.active_since, row.previous_version, row.warm_until])?;
+        Ok(())
+    }
+
+    fn insert_token(&mut self, row: &TokenRow) -> Result<()> {
+        self.0
+            .prepare_cached(concat!(
+                "INSERT INTO api_tokens (",
+                crate::token_columns!(),
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+            ))?
+            .execute(params![row.id, row.hash, row.name, row.role, row.created, row.expires, row.revoked])?;
+        Ok(())
+    }
+
+    fn revoke_token(&mut self, id: &str, time: &str) -> Result<bool> {
+        let changed = self
+            .0
+            .prepare_cached("UPDATE api_tokens SET revoked = ?2 WHERE id = ?1 AND revoked IS NULL")?
+            .execute(params![id, time])?;
+        Ok(changed == 1)
     }
 }

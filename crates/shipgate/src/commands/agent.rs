@@ -142,7 +142,7 @@ fn serve(args: AgentArgs, state_dir: PathBuf, out: &Output) -> Result<ExitStatus
     })
 }
 
-fn init_tracing(out: &Output) {
+pub(crate) fn init_tracing(out: &Output) {
     let filter = tracing_subscriber::EnvFilter::try_from_env(env_vars::SHIPGATE_LOG)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()

@@ -255,7 +255,7 @@ pub fn data_dir(args: &StoreArgs) -> Result<PathBuf, Failure> {
     .hint("pass `--data-dir DIR` or set `SHIPGATE_DATA_DIR`"))
 }
 
-fn location(args: &StoreArgs, data_dir: &Path) -> Result<Location, Failure> {
+pub(crate) fn location(args: &StoreArgs, data_dir: &Path) -> Result<Location, Failure> {
     match &args.database {
         Some(url) => Location::parse(url).map_err(|error| {
             Failure::usage(error).hint("use `sqlite:///path/to/shipgate.db` or `postgres://user@host:5432/database`")

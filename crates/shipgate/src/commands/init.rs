@@ -198,7 +198,8 @@ command = {command}
 # env = {{ RUST_LOG = "info" }}     # plain settings; secrets go under [secrets]
 # workdir = "."
 # An instance takes traffic only once healthy. Probes: `http` (a path), `tcp = true`,
-# or `exec` (a command). `healthy`/`unhealthy` are consecutive results needed to flip.
+# or `exec` (a command). `healthy`/`unhealthy` are consecutive results needed to flip;
+# a new instance not healthy within `startup` (default 60s) fails its deployment.
 health = {{ http = "/healthz", interval = "1s", timeout = "2s", healthy = 2, unhealthy = 3 }}
 # How long a removed instance keeps serving the requests it already has.
 drain = "30s"

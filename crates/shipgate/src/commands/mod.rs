@@ -7,6 +7,7 @@ pub mod migrate;
 pub mod release;
 pub mod scan;
 mod schema;
+pub mod server;
 mod validate;
 
 use crate::cli::Command;
@@ -23,5 +24,6 @@ pub fn run(command: Command, out: &Output) -> Result<ExitStatus, Failure> {
         Command::Agent(args) => agent::run(args, out),
         Command::Audit(args) => audit::run(args, out),
         Command::Release(args) => release::run(args, out),
+        Command::Server(args) => server::run(args, out),
     }
 }

@@ -1,0 +1,853 @@
+//! The HTTP API under `/api/v1` (documented in README.md and `openapi.json`).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json};
+use futures_util::stream::{self, Stream};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use shipgate_engine::{EnvironmentState, Plan, PlanError, Release, Step};
+use shipgate_store::{DeploymentRow, EnvironmentRow, EventRow, ReleaseRow, StoreError};
+
+use crate::auth::{self, Caller};
+use crate::executor::{self, Executor, Signal, is_live, weights_json};
+use crate::record::{Change, RecordError, actions, kinds, now, status};
+use crate::service::{self, FULL_WEIGHT};
+
+/// The OpenAPI document, kept next to the code it describes.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// Everything a handler needs.
+#[derive(Clone)]
+pub struct AppState {
+    pub executor: Executor,
+    pub backend: String,
+    /// Directory of the agent's instance logs.
+    pub agent_logs: std::path::PathBuf,
+}
+
+type Shared = State<Arc<AppState>>;
+
+/// An error answer: `{code, message, hint}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    hint: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { status, code, message: message.into(), hint: None }
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> ApiError {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    fn internal(error: impl std::fmt::Display) -> ApiError {
+        tracing::error!("internal error: {error}");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", error.to_string())
+            .hint("see the server's log; this is a bug or a failing disk/database")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({"code": self.code, "message": self.message, "hint": self.hint}))).into_response()
+    }
+}
+
+impl From<RecordError> for ApiError {
+    fn from(error: RecordError) -> ApiError {
+        ApiError::internal(error)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> ApiError {
+        ApiError::internal(error)
+    }
+}
+
+impl From<crate::agent_client::AgentError> for ApiError {
+    fn from(error: crate::agent_client::AgentError) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "agent_unavailable", error.to_string())
+            .hint("check that the agent runs (`shipgate server` starts one) and its log in DATA_DIR/agent/agent.log")
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let protected = Router::new()
+        .route("/api/v1/releases", get(list_releases))
+        .route("/api/v1/releases/{version}", get(show_release))
+        .route("/api/v1/environments", get(list_environments))
+        .route("/api/v1/environments/{env}", get(show_environment))
+        .route("/api/v1/environments/{env}/plan", post(plan_deployment))
+        .route("/api/v1/environments/{env}/deployments", post(create_deployment).get(list_deployments))
+        .route("/api/v1/environments/{env}/rollback", post(roll_back))
+        .route("/api/v1/environments/{env}/logs", get(logs))
+        .route("/api/v1/deployments/{id}", get(show_deployment))
+        .route("/api/v1/deployments/{id}/events", get(events))
+        .route("/api/v1/deployments/{id}/resume", post(resume))
+        .route("/api/v1/deployments/{id}/abort", post(abort))
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    Router::new()
+        .route("/api/v1/health", get(health))
+        .route("/api/v1/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
+        .merge(protected)
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such API path").hint("see /api/v1/openapi.json")
+        })
+        .with_state(state)
+}
+
+async fn authenticate(State(state): Shared, mut request: Request, next: Next) -> Response {
+    let secret = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    let Some(secret) = secret else {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "this request needs `Authorization: Bearer TOKEN`",
+        )
+        .hint("the CLI reads the token from SHIPGATE_TOKEN or the credentials file written at the server's first start")
+        .into_response();
+    };
+    let recorder = state.executor.recorder.clone();
+    let caller = tokio::task::spawn_blocking(move || auth::authenticate(&recorder, &secret)).await;
+    match caller {
+        Ok(Ok(Some(caller))) => {
+            request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
+        Ok(Ok(None)) => {
+            ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "the token is unknown, revoked or expired")
+                .hint("use the token printed at the server's first start, or ask an admin for one")
+                .into_response()
+        }
+        Ok(Err(error)) => ApiError::from(error).into_response(),
+        Err(error) => ApiError::internal(error).into_response(),
+    }
+}
+
+async fn health(State(state): Shared) -> Json<Value> {
+    Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION"), "backend": state.backend}))
+}
+
+// --- reading -------------------------------------------------------------------------------
+
+async fn read<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce(&mut dyn shipgate_store::Reader) -> Result<T, StoreError> + Send + 'static,
+) -> ApiResult<T> {
+    Ok(state.executor.recorder.blocking(move |recorder| Ok(recorder.store.read(work)?)).await?)
+}
+
+#[derive(Serialize)]
+struct ReleaseView {
+    version: String,
+    digest: String,
+    kind: String,
+    source_commit: Option<String>,
+    creator: String,
+    created: String,
+}
+
+impl From<ReleaseRow> for ReleaseView {
+    fn from(row: ReleaseRow) -> Self {
+        ReleaseView {
+            version: row.version,
+            digest: row.digest,
+            kind: row.kind,
+            source_commit: row.source_commit,
+            creator: row.creator,
+            created: row.created,
+        }
+    }
+}
+
+async fn list_releases(State(state): Shared) -> ApiResult<Json<Vec<ReleaseView>>> {
+    let rows = read(&state, |reader| reader.releases()).await?;
+    Ok(Json(rows.into_iter().map(ReleaseView::from).collect()))
+}
+
+async fn show_release(State(state): Shared, Path(version): Path<String>) -> ApiResult<Json<ReleaseView>> {
+    find_release(&state, &version).await.map(|row| Json(row.into()))
+}
+
+async fn find_release(state: &AppState, version: &str) -> ApiResult<ReleaseRow> {
+    let owned = version.to_owned();
+    read(state, move |reader| reader.release(&owned)).await?.ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "unknown_release", format!("there is no release `{version}`"))
+            .hint("create it with `shipgate release create --version V`; `shipgate release list` shows the others")
+    })
+}
+
+async fn list_environments(State(state): Shared) -> ApiResult<Json<Vec<Value>>> {
+    let (rows, releases) = read(&state, |reader| Ok((reader.environments()?, reader.releases()?))).await?;
+    let mut names: std::collections::BTreeSet<String> = rows.iter().map(|row| row.name.clone()).collect();
+    if let Some(spec) = releases.last().and_then(|release| shipgate_spec::parse_str(&release.spec).ok()) {
+        names.extend(spec.environments.keys().cloned());
+    }
+    let mut statuses = Vec::new();
+    for name in names {
+        statuses.push(environment_status(&state, &name).await?);
+    }
+    Ok(Json(statuses))
+}
+
+async fn show_environment(State(state): Shared, Path(env): Path<String>) -> ApiResult<Json<Value>> {
+    known_environment(&state, &env).await?;
+    Ok(Json(environment_status(&state, &env).await?))
+}
+
+/// Refuses an environment that no release declares and that has no history.
+async fn known_environment(state: &AppState, env: &str) -> ApiResult<()> {
+    let owned = env.to_owned();
+    let (row, releases) = read(state, move |reader| Ok((reader.environment(&owned)?, reader.releases()?))).await?;
+    let declared: std::collections::BTreeSet<String> = releases
+        .iter()
+        .filter_map(|release| shipgate_spec::parse_str(&release.spec).ok())
+        .flat_map(|spec| spec.environments.into_keys())
+        .collect();
+    if row.is_some() || declared.contains(env) {
+        return Ok(());
+    }
+    let known: Vec<String> = declared.into_iter().collect();
+    Err(ApiError::new(
+        StatusCode::NOT_FOUND,
+        "unknown_environment",
+        format!("no release declares an environment `{env}`"),
+    )
+    .hint(if known.is_empty() {
+        "create a release first".to_owned()
+    } else {
+        format!("known: {}", known.join(", "))
+    }))
+}
+
+async fn environment_status(state: &AppState, env: &str) -> ApiResult<Value> {
+    let owned = env.to_owned();
+    let (row, deployment, releases) = read(state, move |reader| {
+        let row = reader.environment(&owned)?;
+        let in_flight = reader.deployments(&owned, 1)?.into_iter().find(|row| row.finished.is_none());
+        Ok((row, in_flight, reader.releases()?))
+    })
+    .await?;
+    let row = row.unwrap_or_else(|| empty_environment(env));
+    let digest_of = |version: &str| {
+        releases.iter().find(|release| release.version == version).map(|release| release.digest.clone())
+    };
+    // The service name comes from the app name, which the newest release's spec gives.
+    let spec = releases.last().and_then(|release| shipgate_spec::parse_str(&release.spec).ok());
+    let (weights, instances) = match &spec {
+        Some(spec) => {
+            let name = service::service_name(spec, env);
+            let agent = &state.executor.agent;
+            let weights = agent
+                .service(&name)
+                .await
+                .ok()
+                .flatten()
+                .map(|status| {
+                    let routes: Vec<(String, u32)> =
+                        status.spec.versions.into_iter().map(|route| (route.name, route.weight)).collect();
+                    let total: u32 = routes.iter().map(|(_, weight)| weight).sum::<u32>().max(1);
+                    let percent: Vec<(String, u32)> =
+                        routes.into_iter().map(|(version, weight)| (version, weight * FULL_WEIGHT / total)).collect();
+                    weights_json(&percent)
+                })
+                .unwrap_or_else(|| json!([]));
+            let instances: Vec<Value> = agent
+                .instances()
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|instance| instance.service == name)
+                .map(|instance| {
+                    json!({"id": instance.id, "version": instance.version, "state": instance.state,
+                           "port": instance.port, "restarts": instance.restarts, "live": is_live(&instance)})
+                })
+                .collect();
+            (weights, instances)
+        }
+        None => (json!([]), Vec::new()),
+    };
+    let deployment = match deployment {
+        Some(row) => Some(deployment_view(state, row).await?),
+        None => None,
+    };
+    Ok(json!({
+        "name": env,
+        "active": row.active_version.as_ref().map(|version| json!({"version": version, "digest": digest_of(version), "since": row.active_since})),
+        "previous": row.previous_version.as_ref().map(|version| json!({"version": version, "warm_until": row.warm_until})),
+        "weights": weights,
+        "instances": instances,
+        "deployment": deployment,
+    }))
+}
+
+fn empty_environment(env: &str) -> EnvironmentRow {
+    EnvironmentRow {
+        name: env.to_owned(),
+        active_version: None,
+        active_since: None,
+        previous_version: None,
+        warm_until: None,
+    }
+}
+
+// --- planning ------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct PlanRequest {
+    version: String,
+}
+
+fn config_digest(spec_text: &str) -> String {
+    Sha256::digest(spec_text.as_bytes()).iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+fn engine_release(row: &ReleaseRow) -> Release {
+    Release { version: row.version.clone(), digest: row.digest.clone(), config_digest: config_digest(&row.spec) }
+}
+
+/// The plan the server would execute now for `version` in `env`.
+async fn make_plan(state: &AppState, env: &str, version: &str) -> ApiResult<Plan> {
+    let target = find_release(state, version).await?;
+    let owned = env.to_owned();
+    let active = read(state, move |reader| {
+        let Some(row) = reader.environment(&owned)? else { return Ok(None) };
+        match row.active_version {
+            Some(version) => reader.release(&version),
+            None => Ok(None),
+        }
+    })
+    .await?;
+    let spec = executor::parse_spec(&target.spec, version).map_err(ApiError::internal)?;
+    let environment = EnvironmentState { active: active.as_ref().map(engine_release) };
+    shipgate_engine::plan(&spec, env, &environment, &engine_release(&target)).map_err(|error| match error {
+        PlanError::UnknownEnvironment { known, .. } => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_environment",
+            format!("release {version}'s shipgate.toml has no environment `{env}`"),
+        )
+        .hint(format!("declared: {}", known.join(", "))),
+    })
+}
+
+fn steps_json(steps: &[Step]) -> Vec<Value> {
+    steps
+        .iter()
+        .enumerate()
+        .map(|(index, step)| json!({"index": index, "step": step, "description": step.describe()}))
+        .collect()
+}
+
+async fn plan_deployment(
+    State(state): Shared,
+    Path(env): Path<String>,
+    Json(request): Json<PlanRequest>,
+) -> ApiResult<Json<Value>> {
+    let plan = make_plan(&state, &env, &request.version).await?;
+    Ok(Json(plan_view(&plan)))
+}
+
+fn plan_view(plan: &Plan) -> Value {
+    json!({
+        "environment": plan.environment,
+        "from": plan.from.as_ref().map(|release| release.version.clone()),
+        "to": plan.to.version,
+        "digest": plan.digest(),
+        "no_op": plan.no_op,
+        "steps": steps_json(&plan.steps),
+        "gates": [],
+    })
+}
+
+// --- deploying -----------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct DeployRequest {
+    version: String,
+    #[serde(default)]
+    plan_digest: Option<String>,
+}
+
+async fn create_deployment(
+    State(state): Shared,
+    Extension(caller): Extension<Caller>,
+    Path(env): Path<String>,
+    Json(request): Json<DeployRequest>,
+) -> ApiResult<Response> {
+    let plan = make_plan(&state, &env, &request.version).await?;
+    if let Some(reason) = &plan.no_op {
+        return Ok((StatusCode::OK, Json(json!({"no_op": reason}))).into_response());
+    }
+    if let Some(expected) = &request.plan_digest
+        && *expected != plan.digest()
+    {
+        return Err(ApiError::new(StatusCode::CONFLICT, "plan_changed", "the plan changed since it was shown")
+            .hint("run `shipgate plan` again, check the steps, then deploy"));
+    }
+    let row = start(&state, &env, plan, "deploy", &caller).await?;
+    Ok((StatusCode::CREATED, Json(deployment_view(&state, row).await?)).into_response())
+}
+
+/// Records a new deployment and starts executing it.
+async fn start(state: &AppState, env: &str, plan: Plan, kind: &str, caller: &Caller) -> ApiResult<DeploymentRow> {
+    let row = DeploymentRow {
+        id: 0,
+        environment: env.to_owned(),
+        version: plan.to.version.clone(),
+        from_version: plan.from.as_ref().map(|release| release.version.clone()),
+        kind: kind.to_owned(),
+        plan: serde_json::to_string(&plan).map_err(ApiError::internal)?,
+        plan_digest: plan.digest(),
+        status: status::RUNNING.into(),
+        reason: None,
+        actor: caller.name.clone(),
+        created: now(),
+        finished: None,
+        next_step: 0,
+    };
+    let row = match state.executor.recorder.create(row).await {
+        Ok(row) => row,
+        Err(RecordError::Store(StoreError::Conflict { running, .. })) => {
+            return Err(in_progress(state, env, running).await);
+        }
+        Err(error) => return Err(error.into()),
+    };
+    state.executor.spawn(row.id);
+    Ok(row)
+}
+
+async fn in_progress(state: &AppState, env: &str, running: u64) -> ApiError {
+    let row = read(state, move |reader| reader.deployment(running)).await.ok().flatten();
+    let who =
+        row.map(|row| format!("deployment {running} of {} started by {} at {}", row.version, row.actor, row.created));
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "deployment_in_progress",
+        format!("`{env}` already has {}", who.unwrap_or_else(|| format!("deployment {running} in flight"))),
+    )
+    .hint(format!("wait for it (`shipgate deploy --wait` queues), or stop it with `shipgate deploy abort {running}`"))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    #[serde(default)]
+    limit: Option<u64>,
+}
+
+async fn list_deployments(
+    State(state): Shared,
+    Path(env): Path<String>,
+    Query(query): Query<ListQuery>,
+) -> ApiResult<Json<Vec<Value>>> {
+    known_environment(&state, &env).await?;
+    let limit = query.limit.unwrap_or(20).clamp(1, 1000);
+    let rows = read(&state, move |reader| reader.deployments(&env, limit)).await?;
+    let mut views = Vec::new();
+    for row in rows {
+        views.push(deployment_view(&state, row).await?);
+    }
+    Ok(Json(views))
+}
+
+async fn find_deployment(state: &AppState, id: &str) -> ApiResult<DeploymentRow> {
+    let unknown = || {
+        ApiError::new(StatusCode::NOT_FOUND, "unknown_deployment", format!("there is no deployment `{id}`"))
+            .hint("`shipgate history ENV` lists deployments with their ids")
+    };
+    let number: u64 = id.parse().map_err(|_| unknown())?;
+    read(state, move |reader| reader.deployment(number)).await?.ok_or_else(unknown)
+}
+
+async fn show_deployment(State(state): Shared, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let row = find_deployment(&state, &id).await?;
+    Ok(Json(deployment_view(&state, row).await?))
+}
+
+/// A deployment with each step's state, built from the row and its events.
+async fn deployment_view(state: &AppState, row: DeploymentRow) -> ApiResult<Value> {
+    let id = row.id;
+    let events = read(state, move |reader| reader.deployment_events(id, 0)).await?;
+    let steps: Vec<Step> = serde_json::from_str::<Plan>(&row.plan).map(|plan| plan.steps).unwrap_or_default();
+    let steps: Vec<Value> = steps
+        .iter()
+        .enumerate()
+        .map(|(index, step)| {
+            let index = u32::try_from(index).unwrap_or(u32::MAX);
+            let mine = |kind: &'static str| {
+                events.iter().filter(move |event| event.step_index == Some(index) && event.kind == kind)
+            };
+            let started = mine(kinds::STEP_STARTED).next().map(|event| event.time.clone());
+            let done = mine(kinds::STEP_DONE).next_back();
+            let failed = mine(kinds::STEP_FAILED).next_back();
+            let (step_state, finished, detail) = if index < row.next_step {
+                ("done", done.map(|event| event.time.clone()), done.map(|event| event.message.clone()))
+            } else if let Some(event) = failed {
+                ("failed", Some(event.time.clone()), Some(event.message.clone()))
+            } else if started.is_some() && !status::is_final(&row.status) {
+                ("running", None, None)
+            } else {
+                ("pending", None, None)
+            };
+            json!({"index": index, "step": step, "description": step.describe(), "state": step_state,
+                   "started": started, "finished": finished, "detail": detail})
+        })
+        .collect();
+    Ok(json!({
+        "id": row.id, "environment": row.environment, "version": row.version, "from_version": row.from_version,
+        "status": row.status, "reason": row.reason, "actor": row.actor, "created": row.created,
+        "finished": row.finished, "plan_digest": row.plan_digest, "kind": row.kind, "steps": steps,
+    }))
+}
+
+fn event_json(event: &EventRow) -> Value {
+    json!({
+        "seq": event.seq, "deployment": event.deployment, "time": event.time, "kind": event.kind,
+        "step_index": event.step_index, "message": event.message,
+        "data": serde_json::from_str::<Value>(&event.data).unwrap_or(Value::Null),
+    })
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    #[serde(default)]
+    after: Option<u64>,
+}
+
+/// The deployment's events as Server-Sent Events: everything after `after`, then new events
+/// as they are recorded, until the final one.
+async fn events(
+    State(state): Shared,
+    Path(id): Path<String>,
+    Query(query): Query<EventsQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
+    let row = find_deployment(&state, &id).await?;
+    // A reconnecting EventSource says where it was.
+    let resume_from =
+        headers.get("last-event-id").and_then(|value| value.to_str().ok()).and_then(|value| value.parse().ok());
+    let after = query.after.or(resume_from).unwrap_or(0);
+    let wake = state.executor.recorder.subscribe();
+    struct Cursor {
+        state: Arc<AppState>,
+        id: u64,
+        after: u64,
+        wake: tokio::sync::broadcast::Receiver<u64>,
+        pending: std::collections::VecDeque<EventRow>,
+        done: bool,
+    }
+    let cursor = Cursor { state: state.clone(), id: row.id, after, wake, pending: Default::default(), done: false };
+    let stream = stream::unfold(cursor, |mut cursor| async move {
+        loop {
+            if let Some(event) = cursor.pending.pop_front() {
+                cursor.after = event.seq;
+                if status::is_final(&event.kind) {
+                    cursor.done = true;
+                }
+                let sse = SseEvent::default()
+                    .id(event.seq.to_string())
+                    .event(event.kind.clone())
+                    .data(event_json(&event).to_string());
+                return Some((Ok(sse), cursor));
+            }
+            if cursor.done {
+                return None;
+            }
+            let (id, after) = (cursor.id, cursor.after);
+            let fetched = read(&cursor.state, move |reader| {
+                let events = reader.deployment_events(id, after)?;
+                let row = reader.deployment(id)?;
+                Ok((events, row))
+            })
+            .await;
+            match fetched {
+                Ok((events, row)) => {
+                    if events.is_empty() && row.as_ref().is_none_or(|row| status::is_final(&row.status)) {
+                        return None;
+                    }
+                    cursor.pending.extend(events);
+                }
+                Err(_) => return None,
+            }
+            if cursor.pending.is_empty() {
+                // Woken by any recorded event; a timeout covers events recorded by another server.
+                let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                    loop {
+                        match cursor.wake.recv().await {
+                            Ok(id) if id == cursor.id => break,
+                            Ok(_) => continue,
+                            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
+                            Err(tokio::sync::broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
+                        }
+                    }
+                })
+                .await;
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+async fn resume(
+    State(state): Shared,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let mut row = find_deployment(&state, &id).await?;
+    if row.status != status::PAUSED {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_paused",
+            format!("deployment {} is {}, not paused", row.id, row.status),
+        )
+        .hint("only a deployment waiting at a `pause = true` step can be resumed"));
+    }
+    row.status = status::RUNNING.into();
+    state
+        .executor
+        .recorder
+        .record(
+            Change::event(&row, kinds::RESUMED, format!("resumed by {}", caller.name))
+                .update_row()
+                .ledger(actions::RESUMED),
+        )
+        .await?;
+    if !state.executor.signal(row.id, Signal::Resume) {
+        state.executor.spawn(row.id);
+    }
+    Ok(Json(deployment_view(&state, row).await?))
+}
+
+#[derive(Deserialize, Default)]
+struct AbortRequest {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+async fn abort(
+    State(state): Shared,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Option<Json<AbortRequest>>,
+) -> ApiResult<Json<Value>> {
+    let row = find_deployment(&state, &id).await?;
+    if status::is_final(&row.status) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_running",
+            format!("deployment {} already finished: {}", row.id, row.status),
+        ));
+    }
+    let reason = body.and_then(|Json(body)| body.reason).unwrap_or_else(|| "no reason given".into());
+    let reason = format!("{} by {}: {reason}", "aborted", caller.name);
+    if !state.executor.signal(row.id, Signal::Abort { reason }) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_running",
+            format!("deployment {} is not executing on this server", row.id),
+        ));
+    }
+    // Wait (briefly) for the rollback to be recorded, so the answer shows the outcome.
+    let mut wake = state.executor.recorder.subscribe();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let current = find_deployment(&state, &id).await?;
+        if status::is_final(&current.status) || tokio::time::Instant::now() >= deadline {
+            return Ok(Json(deployment_view(&state, current).await?));
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(200), wake.recv()).await;
+    }
+}
+
+// --- rolling back --------------------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+struct RollbackRequest {
+    #[serde(default)]
+    to: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+async fn roll_back(
+    State(state): Shared,
+    Extension(caller): Extension<Caller>,
+    Path(env): Path<String>,
+    body: Option<Json<RollbackRequest>>,
+) -> ApiResult<Json<Value>> {
+    let accepted = tokio::time::Instant::now();
+    known_environment(&state, &env).await?;
+    let request = body.map(|Json(body)| body).unwrap_or_default();
+    let owned = env.clone();
+    let (row, in_flight) = read(&state, move |reader| {
+        Ok((reader.environment(&owned)?, reader.deployments(&owned, 1)?.into_iter().find(|row| row.finished.is_none())))
+    })
+    .await?;
+    if let Some(running) = in_flight {
+        return Err(in_progress(&state, &env, running.id).await);
+    }
+    let row = row.unwrap_or_else(|| empty_environment(&env));
+    let Some(target) = request.to.clone().or_else(|| row.previous_version.clone()) else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "nothing_to_roll_back",
+            format!("`{env}` has no previous release to return to"),
+        )
+        .hint("name one with `--to VERSION`"));
+    };
+    if row.active_version.as_deref() == Some(target.as_str()) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "nothing_to_roll_back",
+            format!("`{env}` already runs {target}"),
+        ));
+    }
+    let release = find_release(&state, &target).await?;
+    let spec = executor::parse_spec(&release.spec, &target).map_err(ApiError::internal)?;
+    let service_name = service::service_name(&spec, &env);
+    let warm = row.previous_version.as_deref() == Some(target.as_str())
+        && row.warm_until.as_deref().is_some_and(|until| until > now().as_str())
+        && state.executor.agent.instances().await?.iter().any(|instance| {
+            instance.service == service_name
+                && instance.version == target
+                && instance.state == shipgate_agent::api::InstanceState::Healthy
+        });
+    if !warm {
+        let plan = make_plan(&state, &env, &target).await?.without_waits();
+        let deployment = start(&state, &env, plan, "rollback", &caller).await?;
+        return Ok(Json(
+            json!({"mode": "cold", "version": target, "deployment": deployment_view(&state, deployment).await?}),
+        ));
+    }
+    // Warm: one routing change moves all traffic back.
+    let Some(service) = service::service_spec(&spec, &env, &[(target.clone(), FULL_WEIGHT)]) else {
+        return Err(ApiError::internal(format!("release {target} has no environment `{env}`")));
+    };
+    state.executor.agent.put_service(&service_name, &service).await?;
+    let elapsed = accepted.elapsed();
+    let from = row.active_version.clone();
+    let reason = request.reason.unwrap_or_else(|| "no reason given".into());
+    let record = DeploymentRow {
+        id: 0,
+        environment: env.clone(),
+        version: target.clone(),
+        from_version: from.clone(),
+        kind: "rollback".into(),
+        plan: serde_json::to_string(&json!({"steps": []})).unwrap_or_default(),
+        plan_digest: String::new(),
+        status: status::RUNNING.into(),
+        reason: Some(reason.clone()),
+        actor: caller.name.clone(),
+        created: now(),
+        finished: None,
+        next_step: 0,
+    };
+    let mut record = state.executor.recorder.create(record).await?;
+    record.status = status::SUCCEEDED.into();
+    record.finished = Some(now());
+    let environment = EnvironmentRow {
+        name: env.clone(),
+        active_version: Some(target.clone()),
+        active_since: Some(now()),
+        previous_version: None,
+        warm_until: None,
+    };
+    state
+        .executor
+        .recorder
+        .record(
+            Change::event(
+                &record,
+                status::SUCCEEDED,
+                format!("warm rollback to {target} in {} ms: {reason}", elapsed.as_millis()),
+            )
+            .data(json!({"elapsed_ms": elapsed.as_millis()}))
+            .update_row()
+            .environment(Some(environment))
+            .ledger(actions::FINISHED)
+            .checkpoint(),
+        )
+        .await?;
+    // The release rolled back from takes no traffic now; its instances drain and stop.
+    if let Some(from) = from {
+        let agent = state.executor.agent.clone();
+        tokio::spawn(async move {
+            for instance in agent.instances().await.unwrap_or_default() {
+                if instance.service == service_name && instance.version == from && is_live(&instance) {
+                    let _ = agent.stop_instance(&instance.id).await;
+                }
+            }
+        });
+    }
+    Ok(Json(json!({"mode": "warm", "version": target, "elapsed_ms": elapsed.as_millis(), "deployment": record.id})))
+}
+
+// --- logs ----------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct LogsQuery {
+    #[serde(default)]
+    instance: Option<String>,
+    #[serde(default)]
+    follow: bool,
+    #[serde(default)]
+    tail: Option<usize>,
+}
+
+async fn logs(State(state): Shared, Path(env): Path<String>, Query(query): Query<LogsQuery>) -> ApiResult<Response> {
+    known_environment(&state, &env).await?;
+    let releases = read(&state, |reader| reader.releases()).await?;
+    let Some(spec) = releases.last().and_then(|release| shipgate_spec::parse_str(&release.spec).ok()) else {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "unknown_environment", "no release yet"));
+    };
+    let service = service::service_name(&spec, &env);
+    let mut ids: Vec<String> = state
+        .executor
+        .agent
+        .instances()
+        .await?
+        .into_iter()
+        .filter(|instance| instance.service == service)
+        .map(|instance| instance.id)
+        .collect();
+    if let Some(wanted) = &query.instance {
+        if !ids.contains(wanted) {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_instance",
+                format!("`{env}` has no instance `{wanted}`"),
+            )
+            .hint("`shipgate status ENV` lists its instances"));
+        }
+        ids = vec![wanted.clone()];
+    }
+    let files: Vec<(String, std::path::PathBuf)> =
+        ids.into_iter().map(|id| (id.clone(), state.agent_logs.join(format!("{id}.log")))).collect();
+    let tail = query.tail.unwrap_or(100);
+    let body = crate::logs::stream(files, tail, query.follow);
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], axum::body::Body::from_stream(body)).into_response())
+}

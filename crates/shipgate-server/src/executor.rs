@@ -1,0 +1,644 @@
+//! Runs a deployment's plan against the agent, one step at a time.
+//!
+//! Every step is recorded as started before it runs and as done after (store + ledger, in one
+//! transaction each), and the row's `next_step` moves with the `done` record. A server killed
+//! at any moment resumes each unfinished deployment at `next_step`, re-running the interrupted
+//! step: steps name a desired state ("V has N instances", "V gets W%"), so running one twice
+//! is harmless. Any failure returns traffic to the stable release in one routing change and
+//! stops the new instances; rolling back is itself recorded first, so it resumes too.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::json;
+use shipgate_agent::api::{InstanceState, InstanceStatus};
+use shipgate_engine::{Plan, Step};
+use shipgate_spec::Spec;
+use shipgate_store::{DeploymentRow, EnvironmentRow};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::agent_client::{AgentClient, AgentError};
+use crate::record::{Change, RecordError, Recorder, actions, kinds, now, status};
+use crate::service::{self, FULL_WEIGHT};
+use crate::smoke;
+
+/// How often the executor looks at the agent while it waits for health or holds.
+const POLL: Duration = Duration::from_millis(50);
+
+/// A request from the API to a running deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signal {
+    None,
+    Resume,
+    Abort { reason: String },
+}
+
+/// Starts and steers deployments. Cheap to clone.
+#[derive(Clone)]
+pub struct Executor {
+    pub recorder: Recorder,
+    pub agent: AgentClient,
+    pub data_dir: PathBuf,
+    /// A pause after each step's start is recorded (tests and demos: makes every step
+    /// observable and interruptible); zero in normal operation.
+    pub step_delay: Duration,
+    signals: Arc<Mutex<HashMap<u64, watch::Sender<Signal>>>>,
+}
+
+/// Why a step (or the deployment) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error("{0}")]
+    Failed(String),
+    #[error("aborted: {0}")]
+    Aborted(String),
+    #[error(transparent)]
+    Agent(#[from] AgentError),
+    #[error(transparent)]
+    Record(#[from] RecordError),
+}
+
+/// What one deployment's run needs, loaded once.
+struct Run {
+    row: DeploymentRow,
+    plan: Plan,
+    /// The spec of the release being deployed (travels with the release).
+    spec: Spec,
+    /// The spec of the stable release, when there is one.
+    stable_spec: Option<Spec>,
+    service: String,
+    signal: watch::Receiver<Signal>,
+}
+
+impl Executor {
+    pub fn new(recorder: Recorder, agent: AgentClient, data_dir: PathBuf) -> Executor {
+        Executor {
+            recorder,
+            agent,
+            data_dir,
+            step_delay: Duration::ZERO,
+            signals: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// Runs the deployment in the background until it reaches a final status.
+    pub fn spawn(&self, id: u64) {
+        let (sender, receiver) = watch::channel(Signal::None);
+        if let Ok(mut signals) = self.signals.lock() {
+            if signals.contains_key(&id) {
+                return;
+            }
+            signals.insert(id, sender);
+        }
+        let executor = self.clone();
+        tokio::spawn(async move {
+            if let Err(error) = executor.run(id, receiver).await {
+                tracing::error!(deployment = id, "deployment stopped: {error}");
+            }
+            if let Ok(mut signals) = executor.signals.lock() {
+                signals.remove(&id);
+            }
+        });
+    }
+
+    /// Delivers `signal` to the running deployment `id`; false when it does not run here.
+    pub fn signal(&self, id: u64, signal: Signal) -> bool {
+        self.signals.lock().ok().and_then(|signals| signals.get(&id).map(|sender| sender.send(signal).is_ok()))
+            == Some(true)
+    }
+
+    async fn run(&self, id: u64, signal: watch::Receiver<Signal>) -> Result<(), StepError> {
+        let Some(mut run) = self.load(id, signal).await? else { return Ok(()) };
+        if run.row.status == status::ROLLING_BACK {
+            let reason = run.row.reason.clone().unwrap_or_else(|| "rolling back".into());
+            return self.roll_back(&mut run, reason, status::ROLLED_BACK).await;
+        }
+        let steps = run.plan.steps.clone();
+        let first = usize::try_from(run.row.next_step).unwrap_or(usize::MAX);
+        for (index, step) in steps.iter().enumerate().skip(first) {
+            let index = u32::try_from(index).unwrap_or(u32::MAX);
+            let resumed = run.row.status == status::PAUSED;
+            self.recorder
+                .record(
+                    Change::event(&run.row, kinds::STEP_STARTED, step.describe())
+                        .step(index)
+                        .data(json!({"step": step}))
+                        .ledger(actions::STEP_STARTED),
+                )
+                .await?;
+            if !self.step_delay.is_zero() {
+                tokio::time::sleep(self.step_delay).await;
+            }
+            let outcome = match self.step(&mut run, index, step, resumed).await {
+                Ok(outcome) => outcome,
+                Err(StepError::Failed(reason)) => {
+                    self.step_failed(&run, index, &reason).await?;
+                    return self.roll_back(&mut run, reason, status::ROLLED_BACK).await;
+                }
+                Err(StepError::Aborted(reason)) => {
+                    self.step_failed(&run, index, &format!("aborted: {reason}")).await?;
+                    return self.roll_back(&mut run, reason, status::ABORTED).await;
+                }
+                Err(StepError::Agent(error)) => {
+                    let reason = error.to_string();
+                    self.step_failed(&run, index, &reason).await?;
+                    return self.roll_back(&mut run, reason, status::ROLLED_BACK).await;
+                }
+                Err(error @ StepError::Record(_)) => return Err(error),
+            };
+            run.row.next_step = index + 1;
+            let last = index as usize + 1 == steps.len();
+            if last {
+                run.row.status = status::SUCCEEDED.into();
+                run.row.finished = Some(now());
+            }
+            let mut change = Change::event(&run.row, kinds::STEP_DONE, outcome.detail)
+                .step(index)
+                .update_row()
+                .environment(outcome.environment)
+                .ledger(actions::STEP_DONE);
+            if last {
+                change = change.checkpoint();
+            }
+            self.recorder.record(change).await?;
+            if last {
+                self.recorder
+                    .record(
+                        Change::event(
+                            &run.row,
+                            status::SUCCEEDED,
+                            format!("{} runs {}", run.row.environment, run.row.version),
+                        )
+                        .ledger(actions::FINISHED),
+                    )
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn load(&self, id: u64, signal: watch::Receiver<Signal>) -> Result<Option<Run>, StepError> {
+        let loaded = self
+            .recorder
+            .blocking(move |recorder| {
+                recorder.store.read(|reader| {
+                    let Some(row) = reader.deployment(id)? else { return Ok(None) };
+                    let release = reader.release(&row.version)?;
+                    let stable = match &row.from_version {
+                        Some(version) => reader.release(version)?,
+                        None => None,
+                    };
+                    Ok::<_, RecordError>(Some((row, release, stable)))
+                })
+            })
+            .await?;
+        let Some((row, Some(release), stable)) = loaded else {
+            return Err(StepError::Failed(format!("deployment {id} or its release is missing from the store")));
+        };
+        if status::is_final(&row.status) {
+            return Ok(None);
+        }
+        let plan: Plan = serde_json::from_str(&row.plan)
+            .map_err(|error| StepError::Failed(format!("the stored plan of deployment {id} is unreadable: {error}")))?;
+        let spec = parse_spec(&release.spec, &release.version)?;
+        let stable_spec = stable.map(|stable| parse_spec(&stable.spec, &stable.version)).transpose()?;
+        let service = service::service_name(&spec, &row.environment);
+        Ok(Some(Run { row, plan, spec, stable_spec, service, signal }))
+    }
+
+    async fn step_failed(&self, run: &Run, index: u32, reason: &str) -> Result<(), StepError> {
+        self.recorder
+            .record(Change::event(&run.row, kinds::STEP_FAILED, reason).step(index).ledger(actions::STEP_FAILED))
+            .await?;
+        Ok(())
+    }
+
+    async fn step(&self, run: &mut Run, index: u32, step: &Step, resumed_paused: bool) -> Result<Outcome, StepError> {
+        let to = run.plan.to.version.clone();
+        match step {
+            Step::Gates => Ok(Outcome::detail("no gate refuses")),
+            Step::MigrateExpand | Step::MigrateContract => {
+                Ok(Outcome::detail("migrations are applied with `shipgate migrate apply`; not run by the engine yet"))
+            }
+            Step::StartInstances { version, count } => self.start_instances(run, version, *count).await,
+            Step::WaitHealthy { version, count } => self.wait_healthy(run, index, version, *count).await,
+            Step::Smoke { version, before_traffic } => {
+                let env = run.spec.environments.get(&run.row.environment).cloned();
+                let checks = env.as_ref().map(|env| env.smoke.clone()).unwrap_or_default();
+                let listen = env.map(|env| env.listen.addr());
+                let Some(listen) = listen else { return Ok(Outcome::detail("no environment")) };
+                smoke::run(listen, version, &checks).await.map_err(StepError::Failed)?;
+                let when = if *before_traffic { "by version pin" } else { "with traffic" };
+                Ok(Outcome::detail(format!("{} smoke check(s) passed {when}", checks.len())))
+            }
+            Step::SetWeight { version, weight } => {
+                let points = u32::from(weight.basis_points());
+                let mut routes = vec![(version.clone(), points)];
+                if let Some(from) = &run.plan.from {
+                    routes.insert(0, (from.version.clone(), FULL_WEIGHT - points));
+                }
+                self.route(run, &routes).await?;
+                self.recorder
+                    .record(
+                        Change::event(&run.row, kinds::PROGRESS, format!("{version} takes {weight}% of traffic"))
+                            .step(index)
+                            .data(json!({"weights": weights_json(&routes)})),
+                    )
+                    .await?;
+                Ok(Outcome::detail(format!("{version} takes {weight}%")))
+            }
+            Step::Hold { duration, pause } => {
+                if !resumed_paused {
+                    let started = self.first_start(run.row.id, index).await?;
+                    self.watch(run, &to, started + duration.as_std()).await?;
+                }
+                if *pause {
+                    self.pause(run, index).await?;
+                }
+                Ok(Outcome::detail(format!("held {duration}; new instances stayed healthy")))
+            }
+            Step::Bake { duration } => {
+                let started = self.first_start(run.row.id, index).await?;
+                self.watch(run, &to, started + duration.as_std()).await?;
+                Ok(Outcome::detail(format!("baked {duration}; instances stayed healthy")))
+            }
+            Step::ScaleVersion { version, count } => {
+                let mut live = self.live(&run.service, version).await?;
+                live.sort_by(|a, b| a.id.cmp(&b.id));
+                let excess = live.len().saturating_sub(*count as usize);
+                for instance in live.iter().rev().take(excess) {
+                    self.agent.stop_instance(&instance.id).await?;
+                }
+                Ok(Outcome::detail(format!("{version} runs {count} instance(s)")))
+            }
+            Step::Promote { version } => {
+                let mut routes = vec![(version.clone(), FULL_WEIGHT)];
+                if let Some(from) = &run.plan.from
+                    && !self.live(&run.service, &from.version).await?.is_empty()
+                {
+                    routes.push((from.version.clone(), 0));
+                }
+                self.route(run, &routes).await?;
+                let environment = EnvironmentRow {
+                    name: run.row.environment.clone(),
+                    active_version: Some(version.clone()),
+                    active_since: Some(now()),
+                    previous_version: run.plan.from.as_ref().map(|from| from.version.clone()),
+                    warm_until: None,
+                };
+                Ok(Outcome { detail: format!("{version} takes all traffic"), environment: Some(environment) })
+            }
+            Step::KeepWarm { version, duration } => {
+                let until = jiff::Timestamp::now()
+                    .checked_add(jiff::SignedDuration::try_from(duration.as_std()).unwrap_or_default())
+                    .unwrap_or_else(|_| jiff::Timestamp::now())
+                    .to_string();
+                let mut environment = self.environment(&run.row.environment).await?;
+                environment.previous_version = Some(version.clone());
+                environment.warm_until = Some(until.clone());
+                Ok(Outcome { detail: format!("{version} stays warm until {until}"), environment: Some(environment) })
+            }
+            Step::StopVersion { version } => {
+                let environment = self.environment(&run.row.environment).await?;
+                if environment.previous_version.as_deref() == Some(version.as_str())
+                    && environment.warm_until.as_deref().is_some_and(|until| until > now().as_str())
+                {
+                    return Ok(Outcome::detail(format!(
+                        "{version} stays warm; it is stopped once its warm period ends"
+                    )));
+                }
+                self.stop_version(run, version).await?;
+                Ok(Outcome::detail(format!("{version} drained and stopped")))
+            }
+            Step::Record => Ok(Outcome::detail("recorded")),
+        }
+    }
+
+    async fn start_instances(&self, run: &Run, version: &str, count: u32) -> Result<Outcome, StepError> {
+        let release = self.release(version).await?;
+        let spec = if version == run.plan.to.version { run.spec.clone() } else { parse_spec(&release.spec, version)? };
+        let dir =
+            service::artifact_dir(&self.data_dir, &release.digest, &release.kind, &service::artifact_file_name(&spec))
+                .map_err(|error| StepError::Failed(error.to_string()))?;
+        // The version must be in the routing table (at weight 0, pinnable) before its
+        // instances start, so the agent knows the service and smoke checks can reach them.
+        let mut routes = self.current_routes(&run.service).await?;
+        if !routes.iter().any(|(name, _)| name == version) {
+            routes.push((version.to_owned(), 0));
+        }
+        self.route(run, &routes).await?;
+        let all = self.agent.instances().await?;
+        let live: Vec<&InstanceStatus> = all
+            .iter()
+            .filter(|instance| instance.service == run.service && instance.version == version && is_live(instance))
+            .collect();
+        let mut next = 1;
+        for _ in live.len()..count as usize {
+            let id = loop {
+                let candidate = format!("{}-d{}-{next}", run.service, run.row.id);
+                next += 1;
+                if !all.iter().any(|instance| instance.id == candidate) {
+                    break candidate;
+                }
+            };
+            let instance = service::instance_spec(&spec, &run.row.environment, version, id, &dir);
+            match self.agent.start_instance(&instance).await {
+                Ok(_) => {}
+                // Started by the run this one resumes; the agent already has it.
+                Err(error) if error.status() == Some(409) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Ok(Outcome::detail(format!("{count} instance(s) of {version} running")))
+    }
+
+    async fn wait_healthy(&self, run: &Run, index: u32, version: &str, count: u32) -> Result<Outcome, StepError> {
+        let startup = run.spec.run.health.as_ref().map_or(Duration::from_secs(60), |health| health.startup.as_std());
+        let deadline = self.first_start(run.row.id, index).await? + startup;
+        let mut reported = None;
+        loop {
+            self.check_signal(run)?;
+            let live = self.live(&run.service, version).await?;
+            if let Some(bad) = live.iter().find(|instance| is_crash_looping(instance)) {
+                return Err(StepError::Failed(format!(
+                    "instance {} of {version} is crash-looping (restarted {} times; last exit: {})",
+                    bad.id,
+                    bad.restarts,
+                    bad.last_exit.as_deref().unwrap_or("unknown")
+                )));
+            }
+            let healthy = live.iter().filter(|instance| instance.state == InstanceState::Healthy).count();
+            if reported != Some(healthy) {
+                reported = Some(healthy);
+                self.recorder
+                    .record(
+                        Change::event(
+                            &run.row,
+                            kinds::PROGRESS,
+                            format!("{healthy}/{count} instance(s) of {version} healthy"),
+                        )
+                        .step(index)
+                        .data(json!({"version": version, "healthy": healthy, "wanted": count})),
+                    )
+                    .await?;
+            }
+            if healthy >= count as usize {
+                return Ok(Outcome::detail(format!("{count} instance(s) of {version} healthy")));
+            }
+            if Instant::now() >= deadline {
+                return Err(StepError::Failed(format!(
+                    "only {healthy} of {count} instance(s) of {version} became healthy within {} s (`[run.health] startup`)",
+                    startup.as_secs()
+                )));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Until `until`, fails as soon as an instance of `version` stops being healthy.
+    async fn watch(&self, run: &Run, version: &str, until: Instant) -> Result<(), StepError> {
+        loop {
+            self.check_signal(run)?;
+            for instance in self.live(&run.service, version).await? {
+                if instance.state != InstanceState::Healthy {
+                    return Err(StepError::Failed(format!(
+                        "instance {} of {version} became {:?}{}",
+                        instance.id,
+                        instance.state,
+                        instance.last_exit.as_deref().map(|exit| format!(" (last exit: {exit})")).unwrap_or_default()
+                    )));
+                }
+            }
+            if Instant::now() >= until {
+                return Ok(());
+            }
+            tokio::time::sleep(POLL.min(until.saturating_duration_since(Instant::now()))).await;
+        }
+    }
+
+    async fn pause(&self, run: &mut Run, index: u32) -> Result<(), StepError> {
+        if run.row.status != status::PAUSED {
+            run.row.status = status::PAUSED.into();
+            self.recorder
+                .record(
+                    Change::event(&run.row, kinds::PAUSED, "paused: run `shipgate deploy resume` to go on")
+                        .step(index)
+                        .update_row()
+                        .ledger(actions::PAUSED),
+                )
+                .await?;
+        }
+        loop {
+            let signal = run.signal.borrow_and_update().clone();
+            match signal {
+                Signal::Resume => break,
+                Signal::Abort { reason } => return Err(StepError::Aborted(reason)),
+                Signal::None => {}
+            }
+            // The API may have resumed it in the store (another server, or before this run began).
+            let id = run.row.id;
+            let stored = self
+                .recorder
+                .blocking(move |recorder| Ok(recorder.store.read(|reader| reader.deployment(id))?))
+                .await?;
+            if stored.is_some_and(|row| row.status == status::RUNNING) {
+                break;
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(1), run.signal.changed()).await;
+        }
+        run.row.status = status::RUNNING.into();
+        Ok(())
+    }
+
+    fn check_signal(&self, run: &Run) -> Result<(), StepError> {
+        match &*run.signal.borrow() {
+            Signal::Abort { reason } => Err(StepError::Aborted(reason.clone())),
+            _ => Ok(()),
+        }
+    }
+
+    /// Returns traffic to the stable release in one routing change, stops the new instances
+    /// and records the final status.
+    async fn roll_back(&self, run: &mut Run, reason: String, final_status: &str) -> Result<(), StepError> {
+        if run.row.status != status::ROLLING_BACK {
+            run.row.status = status::ROLLING_BACK.into();
+            run.row.reason = Some(reason.clone());
+            self.recorder
+                .record(
+                    Change::event(&run.row, kinds::ROLLING_BACK, format!("rolling back: {reason}"))
+                        .update_row()
+                        .ledger(actions::ROLLING_BACK),
+                )
+                .await?;
+        }
+        let to = run.plan.to.version.clone();
+        let mut environment = self.environment(&run.row.environment).await?;
+        let mut final_status = final_status;
+        match run.plan.from.clone() {
+            Some(from) => {
+                if self.live(&run.service, &from.version).await?.is_empty() {
+                    // Nothing of the stable release runs (recreate stopped it): start it again.
+                    let replicas = run
+                        .stable_spec
+                        .as_ref()
+                        .and_then(|spec| spec.environments.get(&run.row.environment))
+                        .map_or(1, |env| env.replicas);
+                    self.start_instances(run, &from.version, replicas).await?;
+                    let index = u32::try_from(run.plan.steps.len()).unwrap_or(u32::MAX);
+                    self.wait_healthy(run, index, &from.version, replicas).await?;
+                }
+                let spec = run.stable_spec.clone().unwrap_or_else(|| run.spec.clone());
+                self.route_with(&spec, run, &[(from.version.clone(), FULL_WEIGHT)]).await?;
+                environment.active_version = Some(from.version.clone());
+                environment.previous_version = None;
+                environment.warm_until = None;
+            }
+            None => {
+                self.route(run, &[]).await?;
+                final_status = if final_status == status::ABORTED { status::ABORTED } else { status::FAILED };
+            }
+        }
+        for instance in self.live(&run.service, &to).await? {
+            self.agent.stop_instance(&instance.id).await?;
+        }
+        run.row.status = final_status.into();
+        run.row.finished = Some(now());
+        let message = match &run.plan.from {
+            Some(from) => format!("{final_status}: traffic back on {}; {reason}", from.version),
+            None => format!("{final_status}: {reason}"),
+        };
+        self.recorder
+            .record(
+                Change::event(&run.row, final_status, message)
+                    .update_row()
+                    .environment(Some(environment))
+                    .ledger(actions::FINISHED)
+                    .checkpoint(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn stop_version(&self, run: &Run, version: &str) -> Result<(), StepError> {
+        let routes: Vec<(String, u32)> =
+            self.current_routes(&run.service).await?.into_iter().filter(|(name, _)| name != version).collect();
+        self.route(run, &routes).await?;
+        for instance in self.live(&run.service, version).await? {
+            self.agent.stop_instance(&instance.id).await?;
+        }
+        Ok(())
+    }
+
+    async fn route(&self, run: &Run, routes: &[(String, u32)]) -> Result<(), StepError> {
+        self.route_with(&run.spec, run, routes).await
+    }
+
+    async fn route_with(&self, spec: &Spec, run: &Run, routes: &[(String, u32)]) -> Result<(), StepError> {
+        let Some(service) = service::service_spec(spec, &run.row.environment, routes) else {
+            return Err(StepError::Failed(format!(
+                "the release's shipgate.toml has no environment `{}`",
+                run.row.environment
+            )));
+        };
+        self.agent.put_service(&run.service, &service).await?;
+        Ok(())
+    }
+
+    async fn current_routes(&self, service: &str) -> Result<Vec<(String, u32)>, StepError> {
+        Ok(self
+            .agent
+            .service(service)
+            .await?
+            .map(|status| status.spec.versions.into_iter().map(|route| (route.name, route.weight)).collect())
+            .unwrap_or_default())
+    }
+
+    /// The instances of `version` that run or will run (not draining or stopped).
+    async fn live(&self, service: &str, version: &str) -> Result<Vec<InstanceStatus>, StepError> {
+        Ok(self
+            .agent
+            .instances()
+            .await?
+            .into_iter()
+            .filter(|instance| instance.service == service && instance.version == version && is_live(instance))
+            .collect())
+    }
+
+    /// When step `index` first started (a resumed step keeps its original clock).
+    async fn first_start(&self, id: u64, index: u32) -> Result<Instant, StepError> {
+        let events = self
+            .recorder
+            .blocking(move |recorder| Ok(recorder.store.read(|reader| reader.deployment_events(id, 0))?))
+            .await?;
+        let started = events
+            .iter()
+            .find(|event| event.kind == kinds::STEP_STARTED && event.step_index == Some(index))
+            .and_then(|event| event.time.parse::<jiff::Timestamp>().ok());
+        let elapsed = started
+            .and_then(|started| jiff::Timestamp::now().duration_since(started).try_into().ok())
+            .unwrap_or(Duration::ZERO);
+        Ok(Instant::now().checked_sub(elapsed).unwrap_or_else(Instant::now))
+    }
+
+    async fn environment(&self, name: &str) -> Result<EnvironmentRow, StepError> {
+        let owned = name.to_owned();
+        let row = self
+            .recorder
+            .blocking(move |recorder| Ok(recorder.store.read(|reader| reader.environment(&owned))?))
+            .await?;
+        Ok(row.unwrap_or_else(|| EnvironmentRow {
+            name: name.to_owned(),
+            active_version: None,
+            active_since: None,
+            previous_version: None,
+            warm_until: None,
+        }))
+    }
+
+    async fn release(&self, version: &str) -> Result<shipgate_store::ReleaseRow, StepError> {
+        let owned = version.to_owned();
+        self.recorder
+            .blocking(move |recorder| Ok(recorder.store.read(|reader| reader.release(&owned))?))
+            .await?
+            .ok_or_else(|| StepError::Failed(format!("release {version} is not in the store")))
+    }
+}
+
+/// What a step leaves behind.
+struct Outcome {
+    detail: String,
+    /// The environment's new state, recorded with the step's `done`.
+    environment: Option<EnvironmentRow>,
+}
+
+impl Outcome {
+    fn detail(detail: impl Into<String>) -> Outcome {
+        Outcome { detail: detail.into(), environment: None }
+    }
+}
+
+/// How many exits before it ever became healthy make a new instance count as crash-looping:
+/// a deployment need not wait for the agent's own (slower, backoff-paced) crash-loop verdict.
+const STARTUP_RESTARTS: u32 = 3;
+
+fn is_crash_looping(instance: &InstanceStatus) -> bool {
+    instance.state == InstanceState::Crashloop
+        || (instance.restarts >= STARTUP_RESTARTS
+            && matches!(instance.state, InstanceState::Backoff | InstanceState::Starting))
+}
+
+pub fn is_live(instance: &InstanceStatus) -> bool {
+    !matches!(instance.state, InstanceState::Draining | InstanceState::Stopped)
+}
+
+pub fn weights_json(routes: &[(String, u32)]) -> serde_json::Value {
+    routes.iter().map(|(version, points)| json!({"version": version, "weight": f64::from(*points) / 100.0})).collect()
+}
+
+pub fn parse_spec(text: &str, version: &str) -> Result<Spec, StepError> {
+    shipgate_spec::parse_str(text)
+        .map_err(|_| StepError::Failed(format!("the shipgate.toml stored with release {version} no longer validates")))
+}

@@ -1,0 +1,79 @@
+//! Instances that no deployment owns are stopped after a grace period, and the fact recorded.
+//!
+//! An environment owns the instances of its active release, of its previous release while that
+//! is warm, and of both releases of a deployment in flight (whose executor is in charge: the
+//! reconciler leaves such environments alone). Anything else in the environment's service (a
+//! deployment's leftovers after a crash, a warm release past its time, an instance started by
+//! hand) is stopped once it has been seen unowned for the whole grace period.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use serde_json::json;
+use shipgate_ledger::NewEntry;
+use tokio::time::Instant;
+
+use crate::executor::{Executor, is_live};
+use crate::record::{actions, now};
+use crate::service;
+
+pub async fn run(executor: Executor, grace: Duration, interval: Duration) {
+    let mut unowned_since: HashMap<String, Instant> = HashMap::new();
+    loop {
+        if let Err(error) = pass(&executor, grace, &mut unowned_since).await {
+            tracing::warn!("reconciling instances failed: {error}");
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
+async fn pass(
+    executor: &Executor,
+    grace: Duration,
+    unowned_since: &mut HashMap<String, Instant>,
+) -> Result<(), String> {
+    let (environments, in_flight, releases) = executor
+        .recorder
+        .blocking(|recorder| {
+            Ok(recorder.store.read(|reader| {
+                let in_flight: BTreeSet<String> =
+                    reader.unfinished_deployments()?.into_iter().map(|row| row.environment).collect();
+                Ok::<_, shipgate_store::StoreError>((reader.environments()?, in_flight, reader.releases()?))
+            })?)
+        })
+        .await
+        .map_err(|error| error.to_string())?;
+    let Some(spec) = releases.last().and_then(|release| shipgate_spec::parse_str(&release.spec).ok()) else {
+        return Ok(());
+    };
+    let instances = executor.agent.instances().await.map_err(|error| error.to_string())?;
+    let now_text = now();
+    let mut seen = BTreeSet::new();
+    for environment in environments.iter().filter(|row| !in_flight.contains(&row.name)) {
+        let service_name = service::service_name(&spec, &environment.name);
+        let mut owned: BTreeSet<&str> = environment.active_version.iter().map(String::as_str).collect();
+        if environment.warm_until.as_deref().is_some_and(|until| until > now_text.as_str()) {
+            owned.extend(environment.previous_version.as_deref());
+        }
+        for instance in instances.iter().filter(|instance| instance.service == service_name && is_live(instance)) {
+            if owned.contains(instance.version.as_str()) {
+                continue;
+            }
+            seen.insert(instance.id.clone());
+            let since = *unowned_since.entry(instance.id.clone()).or_insert_with(Instant::now);
+            if since.elapsed() < grace {
+                continue;
+            }
+            executor.agent.stop_instance(&instance.id).await.map_err(|error| error.to_string())?;
+            tracing::info!(instance = %instance.id, version = %instance.version, "stopped an instance no deployment owns");
+            let entry =
+                NewEntry::new("shipgate", actions::INSTANCE_ORPHAN_STOPPED, format!("instance/{}", instance.id))
+                    .env(environment.name.clone())
+                    .details(json!({"version": instance.version, "grace_ms": grace.as_millis()}));
+            let ledger = executor.recorder.ledger.clone();
+            executor.recorder.blocking(move |_| Ok(ledger.record(entry)?)).await.map_err(|error| error.to_string())?;
+        }
+    }
+    unowned_since.retain(|id, _| seen.contains(id));
+    Ok(())
+}

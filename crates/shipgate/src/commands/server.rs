@@ -1,0 +1,113 @@
+//! `shipgate server`: the control plane (glue over `shipgate-server`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use clap::Args;
+use shipgate_server::{Config, Server, ServerError};
+
+use super::audit::{StoreArgs, data_dir, location};
+use crate::exit::{ExitStatus, Failure};
+use crate::output::Output;
+
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+
+    /// Where the API listens. A non-loopback address needs `--tls-cert`/`--tls-key` (or
+    /// `--insecure-http`).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7300")]
+    pub listen: SocketAddr,
+
+    /// Use the agent on this control socket. Default: `DATA_DIR/agent/control.sock`; when no
+    /// agent answers there, the server starts one (`shipgate agent --state-dir DATA_DIR/agent`)
+    /// as a detached process that keeps serving traffic when the server stops.
+    #[arg(long, value_name = "PATH")]
+    pub agent_socket: Option<PathBuf>,
+
+    /// How long an instance that no deployment owns may run before it is stopped (e.g. `30s`).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub orphan_grace: Duration,
+
+    /// Serve the API over HTTPS with this PEM certificate chain (needs `--tls-key`).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Allow plain HTTP on a non-loopback address (behind a proxy that terminates TLS).
+    #[arg(long)]
+    pub insecure_http: bool,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    shipgate_spec::values::Duration::parse(text).map(|duration| duration.as_std()).map_err(|invalid| invalid.message)
+}
+
+pub fn run(args: ServerArgs, out: &Output) -> Result<ExitStatus, Failure> {
+    super::agent::init_tracing(out);
+    let dir = data_dir(&args.store)?;
+    let config = Config {
+        database: location(&args.store, &dir)?,
+        data_dir: dir,
+        listen: args.listen,
+        agent_socket: args.agent_socket,
+        program: std::env::current_exe().context("cannot find the shipgate binary").map_err(Failure::internal)?,
+        orphan_grace: args.orphan_grace,
+        tls: args.tls_cert.zip(args.tls_key),
+        insecure_http: args.insecure_http,
+        step_delay: std::env::var(crate::env_vars::SHIPGATE_STEP_DELAY_MS)
+            .ok()
+            .and_then(|millis| millis.parse().ok())
+            .map_or(Duration::ZERO, Duration::from_millis),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .map_err(Failure::internal)?;
+    runtime.block_on(async move {
+        let server = Server::start(config).await.map_err(server_failure)?;
+        let url = server.url();
+        if let Some(token) = &server.admin_token {
+            let saved = crate::credentials::save_token(&url, token)
+                .map(|path| format!("saved for this user in {}", path.display()))
+                .unwrap_or_else(|error| format!("could not save it for this user: {error:#}"));
+            out.data(&format!("admin token (shown once, {saved}):\n{token}\n"))?;
+        }
+        tracing::info!("serving the API on {url}");
+        server.serve(shutdown_signal()).await.map_err(server_failure)?;
+        Ok(ExitStatus::Success)
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut terminate), Ok(mut interrupt)) => {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = interrupt.recv() => {}
+            }
+        }
+        _ => std::future::pending().await,
+    }
+}
+
+fn server_failure(error: ServerError) -> Failure {
+    let hint = error.hint();
+    let status = match error {
+        ServerError::Bind { .. } | ServerError::PlainHttpOnNetwork(_) | ServerError::Tls(_) => ExitStatus::Usage,
+        _ => ExitStatus::Internal,
+    };
+    let failure = Failure { status, error: anyhow!(error), hint: None };
+    match hint {
+        Some(hint) => failure.hint(hint),
+        None => failure,
+    }
+}

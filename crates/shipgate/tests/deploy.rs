@@ -1,0 +1,519 @@
+//! The control plane end to end: a real agent, the real server, real `shipgate-sample`
+//! instances, and a load generator that must see zero failed requests while deployments
+//! succeed, fail and roll back. Every scenario runs on SQLite; the journey and the kill -9
+//! test run on PostgreSQL too.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+use common::load::{adopt_orphans, free_port, sample_bin, start_load};
+use serde_json::{Value, json};
+
+/// Port ranges for instances, distinct per test (tests run in parallel).
+static NEXT_RANGE: AtomicU16 = AtomicU16::new(0);
+
+fn port_range() -> String {
+    let slot = NEXT_RANGE.fetch_add(1, Ordering::Relaxed);
+    let low = 31000 + slot * 200 + (std::process::id() % 5) as u16 * 3000;
+    format!("{low}-{}", low + 199)
+}
+
+/// One agent, one server and a project folder.
+struct Cluster {
+    dir: tempfile::TempDir,
+    agent: Option<Child>,
+    server: Option<Child>,
+    api: SocketAddr,
+    listen: SocketAddr,
+    token: String,
+    database: Option<String>,
+    delay_ms: u64,
+}
+
+impl Cluster {
+    fn start(database: Option<String>, delay_ms: u64) -> Cluster {
+        adopt_orphans();
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("agent");
+        std::fs::create_dir(&state).unwrap();
+        let log = std::fs::File::create(dir.path().join("agent.log")).unwrap();
+        let agent = Command::new(env!("CARGO_BIN_EXE_shipgate"))
+            .args(["agent", "--stop-instances-on-exit", "--port-range", &port_range(), "--state-dir"])
+            .arg(&state)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !state.join("control.sock").exists() {
+            assert!(Instant::now() < deadline, "the agent did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let mut cluster = Cluster {
+            dir,
+            agent: Some(agent),
+            server: None,
+            api: SocketAddr::from(([127, 0, 0, 1], 0)),
+            listen,
+            token: String::new(),
+            database,
+            delay_ms,
+        };
+        cluster.start_server();
+        cluster
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn start_server(&mut self) {
+        let api = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let mut command = Command::new(env!("CARGO_BIN_EXE_shipgate"));
+        command
+            .args(["server", "--orphan-grace", "1s", "--listen", &api.to_string(), "--data-dir"])
+            .arg(self.path("data"))
+            .arg("--agent-socket")
+            .arg(self.path("agent/control.sock"))
+            .env("NO_COLOR", "1")
+            .env("SHIPGATE_STEP_DELAY_MS", self.delay_ms.to_string())
+            .env("SHIPGATE_CREDENTIALS", self.path("credentials.json"))
+            .stdout(Stdio::piped())
+            .stderr(std::fs::OpenOptions::new().create(true).append(true).open(self.path("server.log")).unwrap());
+        if let Some(database) = &self.database {
+            command.args(["--database", database]);
+        }
+        let mut child = command.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let first_start = self.token.is_empty();
+        self.server = Some(child);
+        self.api = api;
+        if first_start {
+            let mut lines = BufReader::new(stdout).lines();
+            let _announcement = lines.next().unwrap().unwrap();
+            self.token = lines.next().unwrap().unwrap().trim().to_owned();
+            assert!(self.token.starts_with("sgt_"), "token: {}", self.token);
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while http(api, "GET", "/api/v1/health", None, None).map(|(status, _)| status) != Ok(200) {
+            assert!(Instant::now() < deadline, "the server did not start:\n{}", self.log("server.log"));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn kill_server(&mut self) {
+        let mut server = self.server.take().unwrap();
+        server.kill().unwrap();
+        server.wait().unwrap();
+    }
+
+    fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(name)).unwrap_or_default()
+    }
+
+    /// Creates release `version` whose instances run the sample with `env` (TOML inline-table
+    /// entries) under `environment` (TOML for `[environments.production]`).
+    fn release(&self, version: &str, env: &str, environment: &str) {
+        let project = self.path(&format!("project-{version}"));
+        std::fs::create_dir_all(project.join("app")).unwrap();
+        std::fs::copy(sample_bin(), project.join("app/shipgate-sample")).unwrap();
+        std::fs::write(project.join("app/VERSION"), version).unwrap();
+        let spec = format!(
+            "[app]\nname = \"web\"\n[artifact]\npath = \"app\"\n\
+             [run]\ncommand = [\"./shipgate-sample\"]\nenv = {{ SAMPLE_VERSION = \"{version}\"{env} }}\n\
+             drain = \"1s\"\nstop_grace = \"1s\"\n\
+             [run.health]\nhttp = \"/healthz\"\ninterval = \"100ms\"\nhealthy = 1\nunhealthy = 2\nstartup = \"3s\"\n\
+             [environments.production]\nlisten = \"{}\"\n{environment}\n",
+            self.listen
+        );
+        std::fs::write(project.join("shipgate.toml"), spec).unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_shipgate"))
+            .current_dir(&project)
+            .args(["release", "create", "--version", version, "--commit", "0123456789abcdef", "--data-dir"])
+            .arg(self.path("data"))
+            .args(self.database.iter().flat_map(|database| ["--database", database.as_str()]))
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "release create: {}", String::from_utf8_lossy(&output.stderr));
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let (status, text) = http(self.api, method, path, Some(&self.token), body.as_ref()).unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// Starts a deployment and returns its id.
+    fn deploy(&self, version: &str) -> u64 {
+        let (status, body) =
+            self.call("POST", "/api/v1/environments/production/deployments", Some(json!({"version": version})));
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_u64().unwrap()
+    }
+
+    /// Waits for the deployment's final status.
+    fn outcome(&self, id: u64) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (_, body) = self.call("GET", &format!("/api/v1/deployments/{id}"), None);
+            if ["succeeded", "rolled_back", "failed", "aborted"].contains(&body["status"].as_str().unwrap_or("")) {
+                return body;
+            }
+            assert!(Instant::now() < deadline, "deployment {id} did not finish: {body:#}\n{}", self.log("server.log"));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn status(&self) -> Value {
+        self.call("GET", "/api/v1/environments/production", None).1
+    }
+
+    /// The version that answers `GET /` now.
+    fn answering(&self) -> String {
+        let (_, body) = http(self.listen, "GET", "/", None, None).unwrap();
+        // "hello from shipgate-sample version V"
+        body.split_whitespace().last().unwrap_or_default().to_owned()
+    }
+
+    fn events(&self, id: u64) -> Vec<Value> {
+        let (status, text) =
+            http(self.api, "GET", &format!("/api/v1/deployments/{id}/events"), Some(&self.token), None).unwrap();
+        assert_eq!(status, 200);
+        text.lines()
+            .filter_map(|line| line.strip_prefix("data:"))
+            .map(|data| serde_json::from_str(data.trim()).unwrap())
+            .collect()
+    }
+
+    fn live_instances(&self, version: &str) -> usize {
+        self.status()["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|instance| instance["version"] == version && instance["live"] == true)
+            .count()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if let Some(mut server) = self.server.take() {
+            let _ = server.kill();
+            let _ = server.wait();
+        }
+        if let Some(mut agent) = self.agent.take() {
+            // SIGTERM: the agent drains and stops its instances (--stop-instances-on-exit).
+            if let Some(pid) = rustix::process::Pid::from_raw(agent.id() as i32) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+            }
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while agent.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = agent.kill();
+            let _ = agent.wait();
+        }
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection; the body read to the end.
+fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> Result<(u16, String), String> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|e| e.to_string())?;
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let auth = token.map(|token| format!("Authorization: Bearer {token}\r\n")).unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: test\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .map_err(|e| e.to_string())?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, rest) = text.split_once("\r\n\r\n").ok_or("no head")?;
+    let status = head.get(9..12).and_then(|s| s.parse().ok()).ok_or("bad status")?;
+    let body =
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(rest) } else { rest.to_owned() };
+    Ok((status, body))
+}
+
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if size == 0 || after.len() < size {
+            break;
+        }
+        out.push_str(&after[..size]);
+        rest = after[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+const CANARY: &str = "replicas = 3\nstrategy = { canary = [ { weight = 10, hold = \"0s\" }, { weight = 50, hold = \"0s\" }, { weight = 90, hold = \"0s\" } ] }\n";
+
+fn postgres(test: &str) -> Option<common::TestDb> {
+    common::TestDb::create(test)
+}
+
+/// A three-step canary that succeeds, then the idempotent no-op, the deployment lock, a cold
+/// rollback, and the ledger that recorded all of it.
+fn journey(database: Option<String>) {
+    let cluster = Cluster::start(database, 0);
+    cluster.release("v1", "", CANARY);
+    cluster.release("v2", "", CANARY);
+    let first = cluster.outcome(cluster.deploy("v1"));
+    assert_eq!(first["status"], "succeeded", "{first:#}");
+    assert_eq!(cluster.answering(), "v1");
+
+    let load = start_load(cluster.listen, 2);
+    let second = cluster.outcome(cluster.deploy("v2"));
+    assert_eq!(second["status"], "succeeded", "{second:#}");
+    let weights: Vec<f64> = cluster
+        .events(second["id"].as_u64().unwrap())
+        .iter()
+        .filter(|event| event["kind"] == "progress" && event["data"]["weights"].is_array())
+        .map(|event| event["data"]["weights"][1]["weight"].as_f64().unwrap())
+        .collect();
+    assert_eq!(weights, [10.0, 50.0, 90.0], "the canary went through its three steps");
+    assert_eq!(cluster.answering(), "v2");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cluster.live_instances("v1") > 0 {
+        assert!(Instant::now() < deadline, "v1 was not stopped");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(cluster.live_instances("v2"), 3);
+
+    // The same release again changes nothing.
+    let (status, body) =
+        cluster.call("POST", "/api/v1/environments/production/deployments", Some(json!({"version": "v2"})));
+    assert_eq!((status, body["no_op"].as_str().unwrap().contains("already runs `v2`")), (200, true), "{body}");
+
+    // Cold rollback: v1 is not warm any more; it is deployed again, without holds.
+    let (status, body) =
+        cluster.call("POST", "/api/v1/environments/production/rollback", Some(json!({"reason": "test"})));
+    assert_eq!((status, body["mode"].as_str()), (200, Some("cold")), "{body}");
+    let rollback = cluster.outcome(body["deployment"]["id"].as_u64().unwrap());
+    assert_eq!(rollback["status"], "succeeded", "{rollback:#}");
+    assert_eq!(rollback["kind"], "rollback");
+    assert_eq!(cluster.answering(), "v1");
+    let (ok, failed) = load.finish();
+    assert!(
+        failed.is_empty() && ok > 0,
+        "{} of {} requests failed: {:?}",
+        failed.len(),
+        ok + failed.len(),
+        &failed[..failed.len().min(5)]
+    );
+
+    let (_, history) = cluster.call("GET", "/api/v1/environments/production/deployments", None);
+    let statuses: Vec<&str> = history.as_array().unwrap().iter().map(|row| row["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["succeeded", "succeeded", "succeeded"]);
+    // Every step's start and end is in the ledger, which verifies.
+    let mut verify = Command::new(env!("CARGO_BIN_EXE_shipgate"));
+    verify.args(["audit", "verify", "--data-dir"]).arg(cluster.path("data"));
+    if let Some(database) = &cluster.database {
+        verify.args(["--database", database]);
+    }
+    let verified = verify.output().unwrap();
+    assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stderr));
+}
+
+#[test]
+fn journey_on_sqlite() {
+    journey(None);
+}
+
+#[test]
+fn journey_on_postgres() {
+    let Some(db) = postgres("journey") else { return };
+    journey(Some(db.url()));
+}
+
+/// A failing new version is rolled back automatically, and stable traffic never fails.
+fn rolled_back(env: &str, environment: &str, expected_reason: &str) {
+    let cluster = Cluster::start(None, 0);
+    cluster.release("v1", "", CANARY);
+    cluster.release("v2", env, environment);
+    assert_eq!(cluster.outcome(cluster.deploy("v1"))["status"], "succeeded");
+    let load = start_load(cluster.listen, 2);
+    let outcome = cluster.outcome(cluster.deploy("v2"));
+    assert_eq!(outcome["status"], "rolled_back", "{outcome:#}");
+    let reason = outcome["reason"].as_str().unwrap();
+    assert!(reason.contains(expected_reason), "reason: {reason}");
+    assert_eq!(cluster.answering(), "v1");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cluster.live_instances("v2") > 0 {
+        assert!(Instant::now() < deadline, "v2 instances were not stopped");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (ok, failed) = load.finish();
+    assert!(
+        failed.is_empty() && ok > 0,
+        "{} of {} requests failed: {:?}",
+        failed.len(),
+        ok + failed.len(),
+        &failed[..failed.len().min(5)]
+    );
+    assert_eq!(cluster.status()["active"]["version"], "v1");
+}
+
+#[test]
+fn a_version_that_never_becomes_healthy_is_rolled_back() {
+    rolled_back(", SAMPLE_UNHEALTHY = \"1\"", CANARY, "became healthy within 3 s");
+}
+
+#[test]
+fn a_crashlooping_version_is_rolled_back() {
+    rolled_back(", SAMPLE_CRASH_AFTER = \"0\"", CANARY, "crash-looping");
+}
+
+#[test]
+fn a_version_failing_its_smoke_checks_is_rolled_back() {
+    let environment = format!("{CANARY}smoke = [{{ http = \"/\", contains = \"never-there\" }}]\n");
+    rolled_back("", &environment, "does not contain `never-there`");
+}
+
+#[test]
+fn a_warm_rollback_is_one_routing_change() {
+    let cluster = Cluster::start(None, 0);
+    let blue_green = "replicas = 2\nstrategy = { blue_green = { preview = \"0s\", scale_down_delay = \"5m\" } }\n";
+    cluster.release("v1", "", blue_green);
+    cluster.release("v2", "", blue_green);
+    assert_eq!(cluster.outcome(cluster.deploy("v1"))["status"], "succeeded");
+    assert_eq!(cluster.outcome(cluster.deploy("v2"))["status"], "succeeded");
+    assert_eq!(cluster.answering(), "v2");
+    assert_eq!(cluster.live_instances("v1"), 2, "v1 is kept warm");
+    let load = start_load(cluster.listen, 2);
+    let (status, body) =
+        cluster.call("POST", "/api/v1/environments/production/rollback", Some(json!({"reason": "bad"})));
+    assert_eq!((status, body["mode"].as_str()), (200, Some("warm")), "{body}");
+    assert!(body["elapsed_ms"].as_u64().unwrap() < 100, "{body}");
+    assert_eq!(cluster.answering(), "v1");
+    let (ok, failed) = load.finish();
+    assert!(failed.is_empty() && ok > 0, "{failed:?}");
+    assert_eq!(cluster.status()["active"]["version"], "v1");
+}
+
+#[test]
+fn one_deployment_per_environment_at_a_time_and_abort() {
+    let cluster = Cluster::start(None, 0);
+    let paused = "replicas = 1\nstrategy = { canary = [ { weight = 50, hold = \"0s\", pause = true } ] }\n";
+    cluster.release("v1", "", paused);
+    cluster.release("v2", "", paused);
+    cluster.release("v3", "", paused);
+    assert_eq!(cluster.outcome(cluster.deploy("v1"))["status"], "succeeded");
+    let id = cluster.deploy("v2");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while cluster.call("GET", &format!("/api/v1/deployments/{id}"), None).1["status"] != "paused" {
+        assert!(Instant::now() < deadline, "never paused");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, body) =
+        cluster.call("POST", "/api/v1/environments/production/deployments", Some(json!({"version": "v3"})));
+    assert_eq!((status, body["code"].as_str()), (409, Some("deployment_in_progress")), "{body}");
+    assert!(body["message"].as_str().unwrap().contains(&format!("deployment {id} of v2 started by admin")), "{body}");
+    let (status, body) =
+        cluster.call("POST", &format!("/api/v1/deployments/{id}/abort"), Some(json!({"reason": "enough"})));
+    assert_eq!((status, body["status"].as_str()), (200, Some("aborted")), "{body}");
+    assert_eq!(cluster.answering(), "v1");
+    // The lock is free again; a paused deployment resumes on request.
+    let id = cluster.deploy("v3");
+    while cluster.call("GET", &format!("/api/v1/deployments/{id}"), None).1["status"] != "paused" {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, _) = cluster.call("POST", &format!("/api/v1/deployments/{id}/resume"), None);
+    assert_eq!(status, 200);
+    assert_eq!(cluster.outcome(id)["status"], "succeeded");
+    assert_eq!(cluster.answering(), "v3");
+}
+
+/// kill -9 of the server while each step of a canary runs; the restarted server continues
+/// from the interrupted step and the deployment succeeds with every step done exactly once.
+fn killed_at_every_step(database: Option<String>) {
+    let mut cluster = Cluster::start(database, 150);
+    cluster.release("v1", "", CANARY);
+    assert_eq!(cluster.outcome(cluster.deploy("v1"))["status"], "succeeded");
+    let load = start_load(cluster.listen, 1);
+    let mut previous = "v1".to_owned();
+    for (round, version) in ["v2", "v3"].iter().enumerate() {
+        cluster.release(version, "", CANARY);
+        let id = cluster.deploy(version);
+        let steps =
+            cluster.call("GET", &format!("/api/v1/deployments/{id}"), None).1["steps"].as_array().unwrap().len();
+        // Round 0 kills at even steps, round 1 at odd ones: together, every index.
+        for index in (round..steps).step_by(2) {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let (_, body) = cluster.call("GET", &format!("/api/v1/deployments/{id}"), None);
+                let state = body["steps"][index]["state"].as_str().unwrap_or("").to_owned();
+                if state == "running" || state == "done" || body["finished"].is_string() {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "step {index} never started: {body:#}");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            cluster.kill_server();
+            cluster.start_server();
+        }
+        let outcome = cluster.outcome(id);
+        assert_eq!(outcome["status"], "succeeded", "{outcome:#}\n{}", cluster.log("server.log"));
+        let events = cluster.events(id);
+        for index in 0..steps {
+            let done =
+                events.iter().filter(|event| event["kind"] == "step_done" && event["step_index"] == index).count();
+            assert_eq!(done, 1, "step {index} done {done} times");
+        }
+        assert_eq!(cluster.answering(), *version);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while cluster.live_instances(&previous) > 0 || cluster.live_instances(version) != 3 {
+            assert!(Instant::now() < deadline, "instances left over: {:#}", cluster.status());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        previous = (*version).to_owned();
+    }
+    let (ok, failed) = load.finish();
+    assert!(failed.is_empty() && ok > 0, "{failed:?}");
+}
+
+#[test]
+fn kill_9_at_every_step_resumes_on_sqlite() {
+    killed_at_every_step(None);
+}
+
+#[test]
+fn kill_9_at_every_step_resumes_on_postgres() {
+    let Some(db) = postgres("kill9") else { return };
+    killed_at_every_step(Some(db.url()));
+}
+
+#[test]
+fn the_api_refuses_requests_without_a_valid_token() {
+    let cluster = Cluster::start(None, 0);
+    let (status, body) = http(cluster.api, "GET", "/api/v1/environments", None, None).unwrap();
+    assert_eq!(status, 401, "{body}");
+    let (status, _) = http(cluster.api, "GET", "/api/v1/environments", Some("sgt_wrong"), None).unwrap();
+    assert_eq!(status, 401);
+    let (status, body) = http(cluster.api, "GET", "/api/v1/openapi.json", None, None).unwrap();
+    assert_eq!(status, 200);
+    let document: Value = serde_json::from_str(&body).unwrap();
+    assert!(document["paths"]["/api/v1/environments/{env}/deployments"].is_object());
+    let credentials = std::fs::read_to_string(cluster.path("credentials.json")).unwrap();
+    assert!(credentials.contains(&cluster.token), "the credentials file holds the token");
+}
