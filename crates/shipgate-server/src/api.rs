@@ -34,6 +34,8 @@ pub struct AppState {
     pub backend: String,
     /// Directory of the agent's instance logs.
     pub agent_logs: std::path::PathBuf,
+    /// Becomes true when the server shuts down: streams end.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 type Shared = State<Arc<AppState>>;
@@ -559,8 +561,11 @@ async fn events(
         wake: tokio::sync::broadcast::Receiver<u64>,
         pending: std::collections::VecDeque<EventRow>,
         done: bool,
+        stopping: tokio::sync::watch::Receiver<bool>,
     }
-    let cursor = Cursor { state: state.clone(), id: row.id, after, wake, pending: Default::default(), done: false };
+    let stopping = state.stopping.clone();
+    let cursor =
+        Cursor { state: state.clone(), id: row.id, after, wake, pending: Default::default(), done: false, stopping };
     let stream = stream::unfold(cursor, |mut cursor| async move {
         loop {
             if let Some(event) = cursor.pending.pop_front() {
@@ -574,7 +579,7 @@ async fn events(
                     .data(event_json(&event).to_string());
                 return Some((Ok(sse), cursor));
             }
-            if cursor.done {
+            if cursor.done || *cursor.stopping.borrow() {
                 return None;
             }
             let (id, after) = (cursor.id, cursor.after);
@@ -595,7 +600,10 @@ async fn events(
             }
             if cursor.pending.is_empty() {
                 // Woken by any recorded event; a timeout covers events recorded by another server.
+                let mut stopping = cursor.stopping.clone();
                 let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                    let stopped = stopping.changed();
+                    tokio::pin!(stopped);
                     loop {
                         match cursor.wake.recv().await {
                             Ok(id) if id == cursor.id => break,
@@ -803,7 +811,8 @@ async fn roll_back(
             }
         });
     }
-    Ok(Json(json!({"mode": "warm", "version": target, "elapsed_ms": elapsed.as_millis(), "deployment": record.id})))
+    let deployment = deployment_view(&state, record).await?;
+    Ok(Json(json!({"mode": "warm", "version": target, "elapsed_ms": elapsed.as_millis(), "deployment": deployment})))
 }
 
 // --- logs ----------------------------------------------------------------------------------
@@ -848,6 +857,6 @@ async fn logs(State(state): Shared, Path(env): Path<String>, Query(query): Query
     let files: Vec<(String, std::path::PathBuf)> =
         ids.into_iter().map(|id| (id.clone(), state.agent_logs.join(format!("{id}.log")))).collect();
     let tail = query.tail.unwrap_or(100);
-    let body = crate::logs::stream(files, tail, query.follow);
+    let body = crate::logs::stream(files, tail, query.follow, state.stopping.clone());
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], axum::body::Body::from_stream(body)).into_response())
 }

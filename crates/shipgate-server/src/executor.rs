@@ -150,33 +150,26 @@ impl Executor {
                 Err(error @ StepError::Record(_)) => return Err(error),
             };
             run.row.next_step = index + 1;
-            let last = index as usize + 1 == steps.len();
-            if last {
-                run.row.status = status::SUCCEEDED.into();
-                run.row.finished = Some(now());
-            }
-            let mut change = Change::event(&run.row, kinds::STEP_DONE, outcome.detail)
-                .step(index)
-                .update_row()
-                .environment(outcome.environment)
-                .ledger(actions::STEP_DONE);
-            if last {
-                change = change.checkpoint();
-            }
-            self.recorder.record(change).await?;
-            if last {
-                self.recorder
-                    .record(
-                        Change::event(
-                            &run.row,
-                            status::SUCCEEDED,
-                            format!("{} runs {}", run.row.environment, run.row.version),
-                        )
-                        .ledger(actions::FINISHED),
-                    )
-                    .await?;
-            }
+            self.recorder
+                .record(
+                    Change::event(&run.row, kinds::STEP_DONE, outcome.detail)
+                        .step(index)
+                        .update_row()
+                        .environment(outcome.environment)
+                        .ledger(actions::STEP_DONE),
+                )
+                .await?;
         }
+        // The final status, its event, the ledger entry and a checkpoint land together, so a
+        // follower never sees the status without the event.
+        run.row.status = status::SUCCEEDED.into();
+        run.row.finished = Some(now());
+        let message = format!("{} runs {}", run.row.environment, run.row.version);
+        self.recorder
+            .record(
+                Change::event(&run.row, status::SUCCEEDED, message).update_row().ledger(actions::FINISHED).checkpoint(),
+            )
+            .await?;
         Ok(())
     }
 
@@ -492,9 +485,13 @@ impl Executor {
                 }
                 let spec = run.stable_spec.clone().unwrap_or_else(|| run.spec.clone());
                 self.route_with(&spec, run, &[(from.version.clone(), FULL_WEIGHT)]).await?;
-                environment.active_version = Some(from.version.clone());
-                environment.previous_version = None;
-                environment.warm_until = None;
+                // Undo the promotion, if it happened; otherwise the environment (and a release
+                // it keeps warm) is as it was before this deployment.
+                if environment.active_version.as_deref() == Some(to.as_str()) {
+                    environment.active_version = Some(from.version.clone());
+                    environment.previous_version = None;
+                    environment.warm_until = None;
+                }
             }
             None => {
                 self.route(run, &[]).await?;

@@ -79,6 +79,8 @@ pub enum ServerError {
     },
     #[error("serving the API failed: {0}")]
     Serve(std::io::Error),
+    #[error("another shipgate server already runs on the data directory `{0}`")]
+    AlreadyRunning(PathBuf),
 }
 
 impl ServerError {
@@ -93,6 +95,9 @@ impl ServerError {
                 "see DATA_DIR/agent/agent.log, or run `shipgate agent` yourself and pass `--agent-socket`".into()
             }
             ServerError::Tls(_) => "pass a PEM certificate chain and its PKCS#8, PKCS#1 or SEC1 key".into(),
+            ServerError::AlreadyRunning(_) => {
+                "one server executes an environment's deployments; stop the other one first, or use another `--data-dir`".into()
+            }
             _ => return None,
         })
     }
@@ -106,6 +111,9 @@ pub struct Server {
     tls: Option<tokio_rustls::TlsAcceptor>,
     backend: String,
     agent_state_dir: PathBuf,
+    /// Held (flock) while this server runs: two servers executing the same deployments would
+    /// fight over the agent.
+    _lock: std::fs::File,
     /// The first admin token, when this start created it: shown once, never stored.
     pub admin_token: Option<String>,
 }
@@ -123,6 +131,7 @@ impl Server {
             return Err(ServerError::PlainHttpOnNetwork(config.listen));
         }
         create_private_dir(&config.data_dir)?;
+        let lock = lock_data_dir(&config.data_dir)?;
         let database = config.database.clone();
         let key_path = config.data_dir.join(KEY_FILE_NAME);
         let (store, ledger) = tokio::task::spawn_blocking(move || {
@@ -158,7 +167,7 @@ impl Server {
             .map_err(|error| ServerError::Record(RecordError::Join(error.to_string())))??;
         let mut executor = Executor::new(recorder, agent, config.data_dir.clone());
         executor.step_delay = config.step_delay;
-        Ok(Server { config, executor, listener, tls, backend, agent_state_dir, admin_token })
+        Ok(Server { config, executor, listener, tls, backend, agent_state_dir, _lock: lock, admin_token })
     }
 
     /// The address the API listens on (with the port the system chose for port 0).
@@ -187,10 +196,17 @@ impl Server {
             self.executor.spawn(row.id);
         }
         tokio::spawn(reconcile::run(self.executor.clone(), self.config.orphan_grace, Duration::from_secs(2)));
+        // Event and log streams end when the server stops, so a follower cannot hold it open.
+        let (stopping_sender, stopping) = tokio::sync::watch::channel(false);
+        let shutdown = async move {
+            shutdown.await;
+            let _ = stopping_sender.send(true);
+        };
         let state = Arc::new(api::AppState {
             executor: self.executor.clone(),
             backend: self.backend.clone(),
             agent_logs: shipgate_agent::logs::log_dir(&self.agent_state_dir),
+            stopping,
         });
         let router = api::router(state);
         match self.tls {
@@ -200,6 +216,20 @@ impl Server {
             }
         }
     }
+}
+
+/// Takes the data directory's server lock, or says that another server holds it.
+fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File, ServerError> {
+    let path = data_dir.join("server.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| ServerError::Create { path: path.clone(), source })?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+        .map_err(|_| ServerError::AlreadyRunning(data_dir.to_path_buf()))?;
+    Ok(file)
 }
 
 fn create_private_dir(path: &Path) -> Result<(), ServerError> {

@@ -17,11 +17,13 @@ fn prefixed(id: &str, text: &str, tail: usize) -> String {
     lines[start..].iter().map(|line| format!("{id} | {line}\n")).collect()
 }
 
-/// Streams the files' last lines, then (when `follow`) their growth until the client leaves.
+/// Streams the files' last lines, then (when `follow`) their growth until the client leaves
+/// or the server stops.
 pub fn stream(
     files: Vec<(String, PathBuf)>,
     tail: usize,
     follow: bool,
+    stopping: tokio::sync::watch::Receiver<bool>,
 ) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
     let mut first = String::new();
     let mut offsets = Vec::new();
@@ -32,40 +34,46 @@ pub fn stream(
     }
     let partials = vec![String::new(); files.len()];
     let state = (Some(first), files, offsets, partials);
-    stream::unfold(state, move |(first, files, mut offsets, mut partials)| async move {
-        if let Some(first) = first {
-            return Some((Ok(Bytes::from(first)), (None, files, offsets, partials)));
-        }
-        if !follow {
-            return None;
-        }
-        loop {
-            tokio::time::sleep(FOLLOW_POLL).await;
-            let mut out = String::new();
-            for (((id, path), offset), partial) in files.iter().zip(offsets.iter_mut()).zip(partials.iter_mut()) {
-                let Ok(mut file) = std::fs::File::open(path) else { continue };
-                let length = file.metadata().map(|meta| meta.len()).unwrap_or(0);
-                if length < *offset {
-                    // Rotated: start again from the top of the new file.
-                    *offset = 0;
-                }
-                if length == *offset || file.seek(SeekFrom::Start(*offset)).is_err() {
-                    continue;
-                }
-                let mut grown = Vec::new();
-                if file.read_to_end(&mut grown).is_err() {
-                    continue;
-                }
-                *offset += grown.len() as u64;
-                partial.push_str(&String::from_utf8_lossy(&grown));
-                // Only whole lines; the rest waits for its newline.
-                if let Some(end) = partial.rfind('\n') {
-                    let complete: String = partial.drain(..=end).collect();
-                    out.push_str(&prefixed(id, &complete, usize::MAX));
-                }
+    stream::unfold(state, move |(first, files, mut offsets, mut partials)| {
+        let stopping = stopping.clone();
+        async move {
+            if let Some(first) = first {
+                return Some((Ok(Bytes::from(first)), (None, files, offsets, partials)));
             }
-            if !out.is_empty() {
-                return Some((Ok(Bytes::from(out)), (None, files, offsets, partials)));
+            if !follow {
+                return None;
+            }
+            loop {
+                tokio::time::sleep(FOLLOW_POLL).await;
+                if *stopping.borrow() {
+                    return None;
+                }
+                let mut out = String::new();
+                for (((id, path), offset), partial) in files.iter().zip(offsets.iter_mut()).zip(partials.iter_mut()) {
+                    let Ok(mut file) = std::fs::File::open(path) else { continue };
+                    let length = file.metadata().map(|meta| meta.len()).unwrap_or(0);
+                    if length < *offset {
+                        // Rotated: start again from the top of the new file.
+                        *offset = 0;
+                    }
+                    if length == *offset || file.seek(SeekFrom::Start(*offset)).is_err() {
+                        continue;
+                    }
+                    let mut grown = Vec::new();
+                    if file.read_to_end(&mut grown).is_err() {
+                        continue;
+                    }
+                    *offset += grown.len() as u64;
+                    partial.push_str(&String::from_utf8_lossy(&grown));
+                    // Only whole lines; the rest waits for its newline.
+                    if let Some(end) = partial.rfind('\n') {
+                        let complete: String = partial.drain(..=end).collect();
+                        out.push_str(&prefixed(id, &complete, usize::MAX));
+                    }
+                }
+                if !out.is_empty() {
+                    return Some((Ok(Bytes::from(out)), (None, files, offsets, partials)));
+                }
             }
         }
     })

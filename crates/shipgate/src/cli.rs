@@ -15,6 +15,24 @@ Exit status:
 
 Documentation: README.md in the shipgate repository; `shipgate schema` prints the JSON Schema of shipgate.toml.";
 
+/// Exit status and server lookup of the commands that talk to a shipgate server.
+pub const CLIENT_AFTER_HELP: &str = "\
+Server and token:
+  The server is --server URL, else $SHIPGATE_SERVER, else http://127.0.0.1:7300.
+  The API token is $SHIPGATE_TOKEN, else the entry for the server's URL in the credentials file:
+  $SHIPGATE_CREDENTIALS, else $XDG_CONFIG_HOME/shipgate/credentials.json, else
+  ~/.config/shipgate/credentials.json. `shipgate server` writes it at its first start; it must be
+  readable by its owner only (chmod 600).
+
+Exit status:
+  0  success; for deploy and rollback: the deployment succeeded
+  1  refused (a failing gate, another deployment in progress), or the deployment was rolled
+     back, failed or was aborted
+  2  usage error: bad arguments, an unknown environment, release or deployment, a refused token
+  3  no server answers, or the server failed
+
+Documentation: README.md in the shipgate repository; the API is in crates/shipgate-server/README.md.";
+
 /// Take a web service from source to production the safe way.
 ///
 /// shipgate reads one file, `shipgate.toml`, that declares how the app is built, tested,
@@ -116,6 +134,65 @@ pub enum Command {
     /// Run the control plane: store, deployment engine and HTTP API.
     #[command(after_help = AFTER_HELP)]
     Server(crate::commands::server::ServerArgs),
+
+    /// Show the steps a deployment would take, and every gate's verdict.
+    ///
+    /// The server plans the deployment of release VERSION to ENV from the environment's current
+    /// state and prints each step, each gate with `pass`, `fail` or `pending` and why, and the
+    /// plan's digest (`deploy` executes exactly the plan with that digest). Exits 0 when the plan
+    /// could run, 1 when a gate fails.
+    #[command(after_help = CLIENT_AFTER_HELP, disable_version_flag = true)]
+    Plan(crate::commands::plan::PlanArgs),
+
+    /// Deploy a release to an environment and follow it live; or resume or abort a deployment.
+    ///
+    /// `shipgate deploy ENV VERSION` asks the server for the plan, shows it, and starts a
+    /// deployment of exactly that plan (when the environment changed in between, the server
+    /// refuses and nothing happens). It then follows the deployment's events: on a terminal a
+    /// status line with the current step, traffic weights, healthy instances and the time taken;
+    /// otherwise one line per event on standard error; with `--format json` each event as one JSON
+    /// line on standard output. If the connection to the server breaks, it reconnects for up to a
+    /// minute. Interrupting the command stops watching, not the deployment.
+    ///
+    /// Exits 0 only when the deployment succeeded (or there was nothing to do: the environment
+    /// already runs that release); 1 when it was refused (a failing gate, another deployment in
+    /// progress without `--wait`), rolled back, failed or aborted.
+    ///
+    /// `shipgate deploy resume ID` continues a paused deployment and follows it;
+    /// `shipgate deploy abort ID` stops one and rolls it back.
+    #[command(after_help = CLIENT_AFTER_HELP, disable_version_flag = true)]
+    Deploy(crate::commands::deploy::DeployArgs),
+
+    /// Return an environment to its previous release, or to `--to VERSION`.
+    ///
+    /// When the release to return to is still warm (its instances still run), traffic moves to it
+    /// in one routing change and the time it took is printed. Otherwise it is started again by a
+    /// deployment without holds, followed like `deploy` follows one. Exits 0 when the environment
+    /// runs that release again; 1 when there is nothing to roll back to or the rollback failed.
+    #[command(after_help = CLIENT_AFTER_HELP)]
+    Rollback(crate::commands::rollback::RollbackArgs),
+
+    /// Show what runs where: releases, traffic weights, instances, the deployment in flight.
+    ///
+    /// For each environment (or only ENV): the active release and since when, the previous one
+    /// and until when it is kept warm, the traffic split between versions, every instance with
+    /// its state, port and restarts, and the deployment in progress with its current step.
+    #[command(after_help = CLIENT_AFTER_HELP)]
+    Status(crate::commands::status::StatusArgs),
+
+    /// List an environment's deployments and rollbacks, newest first.
+    ///
+    /// Each with its id, version, the version it replaced, status, who started it, when, how
+    /// long it took and the reason it ended as it did.
+    #[command(after_help = CLIENT_AFTER_HELP)]
+    History(crate::commands::status::HistoryArgs),
+
+    /// Print the output of an environment's instances, each line prefixed with the instance id.
+    ///
+    /// `--follow` keeps printing new lines until interrupted; `--tail N` starts with the last N
+    /// lines of each instance.
+    #[command(after_help = CLIENT_AFTER_HELP)]
+    Logs(crate::commands::logs::LogsArgs),
 }
 
 #[derive(Debug, Args)]

@@ -36,6 +36,9 @@ pub const USER: &str = "USER";
 /// interruptible; never set it in production.
 pub const SHIPGATE_STEP_DELAY_MS: &str = "SHIPGATE_STEP_DELAY_MS";
 
+/// The API token the CLI sends to the server; wins over the credentials file.
+pub const SHIPGATE_TOKEN: &str = "SHIPGATE_TOKEN";
+
 /// The credentials file (server URL → token) the CLI reads and `shipgate server` writes at its
 /// first start. Default: `$XDG_CONFIG_HOME/shipgate/credentials.json`, else
 /// `~/.config/shipgate/credentials.json`.
@@ -43,3 +46,7 @@ pub const SHIPGATE_CREDENTIALS: &str = "SHIPGATE_CREDENTIALS";
 
 /// XDG base directory for user configuration (the credentials file).
 pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
+
+/// The shipgate server the CLI talks to when `--server` is not given; default
+/// `http://127.0.0.1:7300`.
+pub const SHIPGATE_SERVER: &str = "SHIPGATE_SERVER";

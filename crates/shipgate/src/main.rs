@@ -4,12 +4,14 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod client;
 mod commands;
 mod credentials;
 mod env_vars;
 mod exit;
 mod output;
 mod render;
+mod sse;
 
 use clap::Parser;
 

@@ -6,11 +6,9 @@
 
 mod common;
 
-use common::load::{adopt_orphans, free_port, get, sample_bin, start_load};
+use common::load::{adopt_orphans, agent_api as api, free_port, get, sample_bin, start_load};
 
-use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -30,28 +28,6 @@ fn start_agent(state: &Path, ports: &str, extra: &[&str], log: &str) -> Child {
         .stderr(log)
         .spawn()
         .unwrap()
-}
-
-fn api(state: &Path, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut stream = loop {
-        match UnixStream::connect(state.join("control.sock")) {
-            Ok(stream) => break stream,
-            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
-            Err(error) => panic!("control socket: {error}"),
-        }
-    };
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
-    let status = text[9..12].parse().unwrap();
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
 }
 
 fn setup(state: &Path, addr: SocketAddr) -> Vec<i64> {

@@ -517,3 +517,217 @@ fn the_api_refuses_requests_without_a_valid_token() {
     let credentials = std::fs::read_to_string(cluster.path("credentials.json")).unwrap();
     assert!(credentials.contains(&cluster.token), "the credentials file holds the token");
 }
+
+#[test]
+fn a_deploy_refuses_a_plan_that_changed_since_it_was_shown() {
+    let cluster = Cluster::start(None, 0);
+    cluster.release("v1", "", CANARY);
+    let (status, plan) = cluster.call("POST", "/api/v1/environments/production/plan", Some(json!({"version": "v1"})));
+    assert_eq!(status, 200, "{plan}");
+    assert_eq!(plan["steps"][0]["description"], "check the gates");
+    let (status, body) = cluster.call(
+        "POST",
+        "/api/v1/environments/production/deployments",
+        Some(json!({"version": "v1", "plan_digest": "0000"})),
+    );
+    assert_eq!((status, body["code"].as_str()), (409, Some("plan_changed")), "{body}");
+    let (status, body) = cluster.call(
+        "POST",
+        "/api/v1/environments/production/deployments",
+        Some(json!({"version": "v1", "plan_digest": plan["digest"]})),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["plan_digest"], plan["digest"]);
+    let (status, body) = cluster.call("POST", "/api/v1/environments/staging/plan", Some(json!({"version": "v1"})));
+    assert_eq!((status, body["code"].as_str()), (404, Some("unknown_environment")), "{body}");
+    let (status, body) = cluster.call("POST", "/api/v1/environments/production/plan", Some(json!({"version": "v9"})));
+    assert_eq!((status, body["code"].as_str()), (404, Some("unknown_release")), "{body}");
+}
+
+#[test]
+fn instances_no_deployment_owns_are_stopped_and_recorded() {
+    let cluster = Cluster::start(None, 0);
+    cluster.release("v1", "", "replicas = 1\n");
+    assert_eq!(cluster.outcome(cluster.deploy("v1"))["status"], "succeeded");
+    let stray = json!({"id": "stray", "service": "web-production", "version": "handmade",
+                       "artifact_dir": cluster.path("."), "command": [sample_bin()]});
+    let (status, body) = common::load::agent_api(&cluster.path("agent"), "POST", "/v1/instances", &stray.to_string());
+    assert_eq!(status, 201, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while cluster.live_instances("handmade") > 0 {
+        assert!(Instant::now() < deadline, "the stray instance still runs");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(cluster.live_instances("v1"), 1, "owned instances stay");
+    let log = Command::new(env!("CARGO_BIN_EXE_shipgate"))
+        .args(["audit", "log", "--format", "json", "--action", "instance.orphan-stopped", "--data-dir"])
+        .arg(cluster.path("data"))
+        .output()
+        .unwrap();
+    let entries: Value = serde_json::from_slice(&log.stdout).unwrap();
+    assert_eq!(entries[0]["subject"], "instance/stray", "{entries:#}");
+}
+
+#[test]
+fn the_server_starts_a_detached_agent_that_outlives_it() {
+    adopt_orphans();
+    let dir = tempfile::tempdir().unwrap();
+    let api = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let mut server = Command::new(env!("CARGO_BIN_EXE_shipgate"))
+        .args(["server", "--listen", &api.to_string(), "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env("SHIPGATE_CREDENTIALS", dir.path().join("credentials.json"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while http(api, "GET", "/api/v1/health", None, None).map(|(status, _)| status) != Ok(200) {
+        assert!(Instant::now() < deadline, "the server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let state = dir.path().join("data/agent");
+    let (status, info) = common::load::agent_api(&state, "GET", "/v1/agent", "");
+    assert_eq!(status, 200);
+    let agent_pid = info["pid"].as_i64().unwrap();
+    server.kill().unwrap();
+    server.wait().unwrap();
+    // The agent runs on in its own process group, and answers.
+    let (status, _) = common::load::agent_api(&state, "GET", "/v1/services", "");
+    assert_eq!(status, 200, "the agent died with the server");
+    let pid = rustix::process::Pid::from_raw(agent_pid as i32).unwrap();
+    assert_ne!(rustix::process::getpgid(Some(pid)).unwrap(), rustix::process::getpgrp(), "own process group");
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(format!("/proc/{agent_pid}/stat")).is_ok_and(|stat| !stat.contains(") Z")) {
+        assert!(Instant::now() < deadline, "the agent did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_api_is_served_over_tls_and_never_as_plain_http_off_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = Command::new(env!("CARGO_BIN_EXE_shipgate"))
+        .args(["server", "--listen", "0.0.0.0:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert_eq!(open.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&open.stderr);
+    assert!(stderr.contains("refusing to serve the API over plain HTTP") && stderr.contains("--tls-cert"), "{stderr}");
+
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    std::fs::write(dir.path().join("cert.pem"), certified.cert.pem()).unwrap();
+    std::fs::write(dir.path().join("key.pem"), certified.signing_key.serialize_pem()).unwrap();
+    let mut cluster = Cluster::start(None, 0);
+    cluster.kill_server();
+    let api = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let mut server = Command::new(env!("CARGO_BIN_EXE_shipgate"))
+        .args(["server", "--listen", &api.to_string(), "--data-dir"])
+        .arg(cluster.path("data"))
+        .arg("--agent-socket")
+        .arg(cluster.path("agent/control.sock"))
+        .arg("--tls-cert")
+        .arg(dir.path().join("cert.pem"))
+        .arg("--tls-key")
+        .arg(dir.path().join("key.pem"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("https://localhost:{}/api/v1/health", api.port());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let body = loop {
+        let output =
+            Command::new("curl").args(["-sS", "--cacert"]).arg(dir.path().join("cert.pem")).arg(&url).output().unwrap();
+        if output.status.success() {
+            break String::from_utf8_lossy(&output.stdout).into_owned();
+        }
+        assert!(Instant::now() < deadline, "{}", String::from_utf8_lossy(&output.stderr));
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(body.contains("\"status\":\"ok\""), "{body}");
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
+impl Cluster {
+    /// Runs the CLI against this cluster's server with its token.
+    fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        let output = Command::new(env!("CARGO_BIN_EXE_shipgate"))
+            .args(args)
+            .env("SHIPGATE_SERVER", format!("http://{}", self.api))
+            .env("SHIPGATE_TOKEN", &self.token)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        (output.status.code().unwrap_or(-1), text(&output.stdout), text(&output.stderr))
+    }
+}
+
+#[test]
+fn the_cli_deploys_reports_and_rolls_back_through_the_api() {
+    let cluster = Cluster::start(None, 0);
+    let blue_green = "replicas = 2\nstrategy = { blue_green = { preview = \"0s\", scale_down_delay = \"5m\" } }\n";
+    cluster.release("v1", "", blue_green);
+    cluster.release("v2", "", blue_green);
+    cluster.release("bad", ", SAMPLE_UNHEALTHY = \"1\"", blue_green);
+
+    let (code, _, stderr) = cluster.cli(&["plan", "production", "v1"]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, stderr) = cluster.cli(&["deploy", "production", "v1"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("succeeded"), "{stderr}");
+    let (code, stdout, stderr) = cluster.cli(&["deploy", "production", "v2", "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let kinds: Vec<String> = stdout
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap()["kind"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(kinds.last().map(String::as_str), Some("succeeded"), "{stdout}");
+    let (code, stdout, stderr) = cluster.cli(&["deploy", "production", "v2"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(format!("{stdout}{stderr}").contains("already runs"), "the no-op says so: {stdout}{stderr}");
+
+    let (code, _, stderr) = cluster.cli(&["deploy", "production", "bad"]);
+    assert_eq!(code, 1, "a rolled-back deployment exits 1: {stderr}");
+    assert!(stderr.contains("rolled_back") || stderr.contains("rolled back"), "{stderr}");
+
+    let (code, stdout, stderr) = cluster.cli(&["status", "production", "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let status: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(status["active"]["version"], "v2", "{status:#}");
+
+    let (code, stdout, stderr) = cluster.cli(&["history", "production", "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let history: Value = serde_json::from_str(&stdout).unwrap();
+    let statuses: Vec<&str> = history.as_array().unwrap().iter().map(|row| row["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["rolled_back", "succeeded", "succeeded"]);
+
+    let (code, stdout, stderr) = cluster.cli(&["rollback", "production", "--reason", "test"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(format!("{stdout}{stderr}").contains("warm"), "{stdout}{stderr}");
+    assert_eq!(cluster.answering(), "v1");
+
+    let (code, stdout, stderr) = cluster.cli(&["logs", "production", "--tail", "5"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.lines().all(|line| line.starts_with("web-production-d")), "{stdout}");
+}
+
+#[test]
+fn a_second_server_on_the_same_data_directory_is_refused() {
+    let cluster = Cluster::start(None, 0);
+    let output = Command::new(env!("CARGO_BIN_EXE_shipgate"))
+        .args(["server", "--listen", &format!("127.0.0.1:{}", free_port()), "--data-dir"])
+        .arg(cluster.path("data"))
+        .arg("--agent-socket")
+        .arg(cluster.path("agent/control.sock"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("another shipgate server already runs"), "{stderr}");
+}

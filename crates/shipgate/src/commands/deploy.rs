@@ -110,14 +110,14 @@ fn start(args: &DeployArgs, env: &str, version: &str, out: &Output) -> Result<Ex
         let body = json!({ "version": version, "plan_digest": plan.digest });
         match client.post::<serde_json::Value>(&path, &body, false) {
             Ok(answer) => {
-                if let Some(reason) = answer.body.get("no_op").and_then(serde_json::Value::as_str) {
+                if let Some(reason) = answer.get("no_op").and_then(serde_json::Value::as_str) {
                     match args.format {
-                        Format::Json => out.data(&format!("{}\n", answer.body))?,
+                        Format::Json => out.data(&format!("{}\n", answer))?,
                         Format::Human => out.data(&format!("nothing to do: {}\n", printable(reason)))?,
                     }
                     return Ok(ExitStatus::Success);
                 }
-                let deployment = deployment_from(answer.body)?;
+                let deployment = deployment_from(answer)?;
                 out.message(&format!("started deployment {}\n", printable(&deployment.id)));
                 return follow(&client, out, args.format, &deployment);
             }
@@ -156,6 +156,10 @@ fn deployment_from(body: serde_json::Value) -> Result<Deployment, Failure> {
 
 /// How often a waiting command asks the server again.
 const POLL: Duration = Duration::from_millis(500);
+/// How long an event stream may stay silent before it is taken for dead and opened again (the
+/// server sends a keep-alive comment every 15 s; reopening costs nothing, it resumes after the
+/// last event seen).
+const STREAM_IDLE: Duration = Duration::from_secs(60);
 /// How long a lost server may take to come back before a command gives up on it.
 const RECONNECT_WINDOW: Duration = Duration::from_secs(60);
 
@@ -209,12 +213,13 @@ fn resume(args: &ResumeArgs, out: &Output) -> Result<ExitStatus, Failure> {
     let client = Client::new(&args.connect)?;
     let path = format!("/deployments/{}/resume", segment(&args.id));
     let deployment = match client.post::<serde_json::Value>(&path, &json!({}), false) {
-        Ok(answer) => deployment_from(answer.body)?,
+        Ok(answer) => deployment_from(answer)?,
         Err(error) => {
             let not_paused = error.is("not_paused");
             let mut failure = Failure::from(error);
             if not_paused && failure.hint.is_none() {
-                failure.hint = Some("only a paused deployment can be resumed; `shipgate status` shows each one's state".into());
+                failure.hint =
+                    Some("only a paused deployment can be resumed; `shipgate status` shows each one's state".into());
             }
             return Err(failure);
         }
@@ -225,27 +230,41 @@ fn resume(args: &ResumeArgs, out: &Output) -> Result<ExitStatus, Failure> {
 
 fn abort(args: &AbortArgs, out: &Output) -> Result<ExitStatus, Failure> {
     let client = Client::new(&args.connect)?;
-    let path = format!("/deployments/{}/abort", segment(&args.id));
-    let reason = args.reason.clone().unwrap_or_else(|| "aborted with `shipgate deploy abort`".to_owned());
+    let path = format!("/deployments/{}", segment(&args.id));
+    let current: Deployment = client.get(&path, &[])?;
+    let (id, env) = (printable(&current.id), printable(&current.environment));
+    if current.is_final() {
+        return Err(Failure {
+            status: ExitStatus::Refused,
+            error: anyhow!("deployment {id} has already ended: {}", printable(&current.status)),
+            hint: Some(format!("`shipgate rollback {}` returns `{env}` to the release before", current.environment)),
+        });
+    }
+    let back_to = current.from_version.as_deref().map_or_else(|| "nothing".to_owned(), printable);
     out.message(&format!(
-        "aborting deployment {}: waiting until traffic is back on the stable release\n",
-        printable(&args.id)
+        "aborting deployment {id} of {} to `{env}`: waiting until traffic is back on {back_to}\n",
+        printable(&current.version)
     ));
-    let answer = client.post::<serde_json::Value>(&path, &json!({ "reason": reason }), true)?;
-    let deployment = deployment_from(answer.body)?;
+    let body = match &args.reason {
+        Some(reason) => json!({ "reason": reason }),
+        None => json!({}),
+    };
+    let answer = client.post::<serde_json::Value>(&format!("{path}/abort"), &body, true)?;
+    let mut deployment = deployment_from(answer)?;
+    // The server answers once the rollback is recorded, or after a while with the deployment
+    // still rolling back: then wait for it here.
+    while !deployment.is_final() {
+        std::thread::sleep(POLL);
+        deployment = patiently(|| client.get(&path, &[]))?;
+    }
     if deployment.status != "aborted" {
         return Err(Failure {
             status: ExitStatus::Refused,
-            error: anyhow!("deployment {} is {}, not aborted", printable(&deployment.id), printable(&deployment.status)),
-            hint: Some("a deployment that has ended cannot be aborted; `shipgate rollback ENV` undoes a finished one".into()),
+            error: anyhow!("deployment {id} ended {} before it could be aborted", printable(&deployment.status)),
+            hint: Some(format!("`shipgate history {}` shows how it ended", current.environment)),
         });
     }
-    let back_to = deployment.from_version.as_deref().map(printable).unwrap_or_else(|| "nothing".to_owned());
-    out.data(&format!(
-        "aborted deployment {}: `{}` runs {back_to} again\n",
-        printable(&deployment.id),
-        printable(&deployment.environment)
-    ))?;
+    out.data(&format!("aborted deployment {id}: `{env}` runs {back_to} again\n"))?;
     Ok(ExitStatus::Success)
 }
 
@@ -253,54 +272,74 @@ fn abort(args: &AbortArgs, out: &Output) -> Result<ExitStatus, Failure> {
 /// breaks, and exit 0 only when it succeeded.
 pub fn follow(client: &Client, out: &Output, format: Format, deployment: &Deployment) -> Result<ExitStatus, Failure> {
     let mut display = Display::new(out, format, deployment);
-    let path = format!("/deployments/{}/events", segment(&deployment.id));
+    let events = format!("/deployments/{}/events", segment(&deployment.id));
+    let record = format!("/deployments/{}", segment(&deployment.id));
     let mut last_seq = 0;
-    let mut broken_since: Option<Instant> = None;
+    // Since when the server has not answered, and whether the reader was told.
+    let mut stuck_since: Option<Instant> = None;
+    let mut told_lost = false;
+    let mut looked_again = false;
     let last = loop {
-        let ended = match client.stream(&path, &[("after", last_seq.to_string())], "text/event-stream") {
+        match client.stream(&events, &[("after", last_seq.to_string())], "text/event-stream", Some(STREAM_IDLE)) {
             Ok(reader) => {
-                broken_since = None;
+                // The server answers: only time without one counts towards giving up.
+                stuck_since = None;
+                if std::mem::take(&mut told_lost) {
+                    display.note(&format!("reconnected to {}", client.url()));
+                }
                 let mut stream = sse::Stream::new(reader);
-                loop {
-                    match stream.next_message() {
-                        Ok(Some(message)) => {
-                            let Ok(event) = serde_json::from_str::<Event>(&message.data) else { continue };
-                            if event.seq <= last_seq {
-                                continue; // seen before a reconnect
-                            }
-                            last_seq = event.seq;
-                            display.event(&event, &message.data)?;
-                            if FINAL_STATUSES.contains(&event.kind.as_str()) {
-                                break Some(event);
-                            }
-                        }
-                        // The stream ended (or broke) before the final event: the server went away.
-                        Ok(None) | Err(_) => break None,
+                let before = last_seq;
+                let mut last = None;
+                // Until the final event, or the stream's end: the server stopped, or closed it early.
+                while let Ok(Some(message)) = stream.next_message() {
+                    let Ok(event) = serde_json::from_str::<Event>(&message.data) else { continue };
+                    if event.seq <= last_seq {
+                        continue; // seen before a reconnect
+                    }
+                    last_seq = event.seq;
+                    display.event(&event, &message.data)?;
+                    if FINAL_STATUSES.contains(&event.kind.as_str()) {
+                        last = Some(event);
+                        break;
                     }
                 }
+                if last.is_some() {
+                    break last;
+                }
+                if last_seq > before {
+                    continue; // ask again at once
+                }
+                // Nothing new: maybe it has ended. Then one more look picks up a final event
+                // recorded just after the stream closed; without one, its record tells.
+                if let Ok(current) = client.get::<Deployment>(&record, &[])
+                    && current.is_final()
+                {
+                    if std::mem::replace(&mut looked_again, true) {
+                        break None;
+                    }
+                    continue;
+                }
             }
-            Err(error) if error.is_transient() => None,
+            Err(error) if error.is_transient() => {
+                if !told_lost {
+                    display.note(&format!(
+                        "lost the connection to {} while following deployment {}; reconnecting for up to {}s",
+                        client.url(),
+                        printable(&deployment.id),
+                        RECONNECT_WINDOW.as_secs()
+                    ));
+                    told_lost = true;
+                }
+            }
             Err(error) => {
                 display.clear();
                 return Err(error.into());
             }
-        };
-        if let Some(event) = ended {
-            break event;
         }
-        let since = *broken_since.get_or_insert_with(|| {
-            display.note(&format!(
-                "lost the event stream of {}; reconnecting to {} (for up to {}s)",
-                printable(&deployment.id),
-                client.url(),
-                RECONNECT_WINDOW.as_secs()
-            ));
-            Instant::now()
-        });
-        if since.elapsed() >= RECONNECT_WINDOW {
+        if stuck_since.get_or_insert_with(Instant::now).elapsed() >= RECONNECT_WINDOW {
             display.clear();
             return Err(client.unreachable(None).hint(format!(
-                "the deployment goes on without this command: follow it again with `shipgate status {}` once the server is back",
+                "the deployment goes on without this command; `shipgate status {}` shows it once the server is back",
                 deployment.environment
             )));
         }
@@ -309,9 +348,8 @@ pub fn follow(client: &Client, out: &Output, format: Format, deployment: &Deploy
     display.clear();
     // The deployment's record has the reason and the times; the final event stands in for it
     // if the server cannot be asked again.
-    let path = format!("/deployments/{}", segment(&deployment.id));
-    let finished = patiently(|| client.get::<Deployment>(&path, &[])).ok();
-    outcome(out, format, deployment, finished.as_ref(), &last)
+    let finished = patiently(|| client.get::<Deployment>(&record, &[])).ok();
+    outcome(out, format, deployment, finished.as_ref(), last.as_ref())
 }
 
 /// The exit status (and, for people, the summary) of a deployment that has ended.
@@ -320,20 +358,28 @@ fn outcome(
     format: Format,
     started: &Deployment,
     finished: Option<&Deployment>,
-    last: &Event,
+    last: Option<&Event>,
 ) -> Result<ExitStatus, Failure> {
-    let status = finished.map_or(last.kind.as_str(), |deployment| deployment.status.as_str());
+    let status = match (finished, last) {
+        (Some(deployment), _) if deployment.is_final() => deployment.status.as_str(),
+        (_, Some(event)) => event.kind.as_str(),
+        (Some(deployment), None) => deployment.status.as_str(),
+        (None, None) => "unknown",
+    };
     let reason = finished
         .and_then(|deployment| deployment.reason.clone())
         .filter(|reason| !reason.is_empty())
-        .unwrap_or_else(|| last.message.clone());
+        .or_else(|| last.map(|event| event.message.clone()))
+        .unwrap_or_default();
     let took = finished
         .and_then(|deployment| show::between(&deployment.created, deployment.finished.as_deref()?))
         .map(|took| format!(" in {}", show::duration(took)))
         .unwrap_or_default();
     let (id, env) = (printable(&started.id), printable(&started.environment));
     let because = if reason.is_empty() { String::new() } else { format!(": {}", printable(&reason)) };
-    let refused = |error: String, hint: String| Err(Failure { status: ExitStatus::Refused, error: anyhow!(error), hint: Some(hint) });
+    let refused = |error: String, hint: String| {
+        Err(Failure { status: ExitStatus::Refused, error: anyhow!(error), hint: Some(hint) })
+    };
     let history = format!("`shipgate history {}` lists it", started.environment);
     match status {
         "succeeded" => {
@@ -344,15 +390,20 @@ fn outcome(
         }
         "rolled_back" => refused(
             format!("deployment {id} was rolled back{took}{because}"),
-            format!("`{env}` runs {} again; {history}", started.from_version.as_deref().map_or("the previous release".into(), printable)),
+            format!(
+                "`{env}` runs {} again; {history}",
+                started.from_version.as_deref().map_or("the previous release".into(), printable)
+            ),
         ),
         "failed" => refused(
             format!("deployment {id} failed{took}{because}"),
             format!("there was no stable release to return to, so the new instances were stopped; {history}"),
         ),
         "aborted" => refused(format!("deployment {id} was aborted{took}{because}"), history),
-        other => Err(Failure::internal(anyhow!("deployment {id} ended with the unknown status `{}`", printable(other)))
-            .hint("are the server and this command the same shipgate version? `shipgate --version` tells")),
+        other => {
+            Err(Failure::internal(anyhow!("deployment {id} ended with the unknown status `{}`", printable(other)))
+                .hint("are the server and this command the same shipgate version? `shipgate --version` tells"))
+        }
     }
 }
 
@@ -392,7 +443,9 @@ impl Progress {
             Some(serde_json::Value::Array(weights)) => {
                 self.weights = weights
                     .iter()
-                    .filter_map(|weight| Some((weight.get("version")?.as_str()?.to_owned(), weight.get("weight")?.as_f64()?)))
+                    .filter_map(|weight| {
+                        Some((weight.get("version")?.as_str()?.to_owned(), weight.get("weight")?.as_f64()?))
+                    })
                     .collect();
             }
             Some(serde_json::Value::Object(weights)) => {
@@ -411,7 +464,7 @@ impl Progress {
             }
         }
         if let Some(healthy) = data.get("healthy").and_then(serde_json::Value::as_u64) {
-            let of = ["desired", "total", "count", "replicas"]
+            let of = ["wanted", "desired", "total", "count", "replicas"]
                 .iter()
                 .find_map(|key| data.get(*key).and_then(serde_json::Value::as_u64));
             self.healthy = Some((healthy, of));
@@ -422,17 +475,26 @@ impl Progress {
         self.steps.iter().find(|(known, _)| *known == index).map(|(_, description)| description.as_str())
     }
 
+    /// A step's place in the deployment, counted from 1 for people; the API's indexes count
+    /// from 0 (as the server's do) when the step list does not say.
+    fn ordinal(&self, index: u32) -> usize {
+        self.steps.iter().position(|(known, _)| *known == index).unwrap_or(index as usize) + 1
+    }
+
     /// `step 3/9 shift 5% of traffic to 1.2.0 · 1.2.0 5%, 1.1.0 95% · 2/3 healthy`
     pub fn line(&self) -> String {
         let mut parts = Vec::new();
         if let Some(index) = self.current {
             let of = if self.steps.is_empty() { String::new() } else { format!("/{}", self.steps.len()) };
             let description = self.description(index).map(|text| format!(" {}", printable(text))).unwrap_or_default();
-            parts.push(format!("step {index}{of}{description}"));
+            parts.push(format!("step {}{of}{description}", self.ordinal(index)));
         }
         if !self.weights.is_empty() {
-            let weights: Vec<String> =
-                self.weights.iter().map(|(version, weight)| format!("{} {}", printable(version), show::percent(*weight))).collect();
+            let weights: Vec<String> = self
+                .weights
+                .iter()
+                .map(|(version, weight)| format!("{} {}", printable(version), show::percent(*weight)))
+                .collect();
             parts.push(weights.join(", "));
         }
         if let Some((healthy, of)) = self.healthy {
@@ -450,7 +512,7 @@ impl Progress {
 
 /// One plain line per event: `12:03:04 step_started  step 3: shift 5% of traffic to 1.2.0`.
 pub fn plain_line(event: &Event, progress: &Progress) -> String {
-    let step = event.step_index.map(|index| format!(" step {index}:")).unwrap_or_default();
+    let step = event.step_index.map(|index| format!(" step {}:", progress.ordinal(index))).unwrap_or_default();
     let message = if event.message.is_empty() {
         event.step_index.and_then(|index| progress.description(index)).unwrap_or_default().to_owned()
     } else {
@@ -490,7 +552,8 @@ impl<'a> Display<'a> {
     fn event(&mut self, event: &Event, raw: &str) -> Result<(), Failure> {
         self.progress.apply(event);
         if self.format == Format::Json {
-            let line = serde_json::from_str::<serde_json::Value>(raw).map_or_else(|_| raw.replace('\n', " "), |value| value.to_string());
+            let line = serde_json::from_str::<serde_json::Value>(raw)
+                .map_or_else(|_| raw.replace('\n', " "), |value| value.to_string());
             return self.out.data(&format!("{line}\n"));
         }
         let Some(bar) = &self.bar else {
@@ -545,9 +608,9 @@ mod tests {
             "status": "running", "reason": null, "actor": "alice", "created": "2026-05-04T12:00:00Z",
             "finished": null, "plan_digest": "sha256:00", "kind": "deploy",
             "steps": [
-                {"index": 1, "step": {}, "description": "start 3 instances of 1.2.0", "state": "done", "started": null, "finished": null, "detail": null},
-                {"index": 2, "step": {}, "description": "shift 5% of traffic to 1.2.0", "state": "running", "started": null, "finished": null, "detail": null},
-                {"index": 3, "step": {}, "description": "promote 1.2.0", "state": "pending", "started": null, "finished": null, "detail": null},
+                {"index": 0, "step": {}, "description": "start 3 instances of 1.2.0", "state": "done", "started": null, "finished": null, "detail": null},
+                {"index": 1, "step": {}, "description": "shift 5% of traffic to 1.2.0", "state": "running", "started": null, "finished": null, "detail": null},
+                {"index": 2, "step": {}, "description": "promote 1.2.0", "state": "pending", "started": null, "finished": null, "detail": null},
             ],
         }))
         .unwrap()
@@ -567,29 +630,41 @@ mod tests {
             ("the running step comes from the deployment", vec![], "step 2/3 shift 5% of traffic to 1.2.0"),
             (
                 "weights as a list and health with its target",
-                vec![event("progress", Some(2), "", json!({"weights": [{"version": "1.2.0", "weight": 5.0}, {"version": "1.1.0", "weight": 95.0}], "healthy": 2, "desired": 3}))],
+                vec![event(
+                    "progress",
+                    Some(1),
+                    "",
+                    json!({"weights": [{"version": "1.2.0", "weight": 5.0}, {"version": "1.1.0", "weight": 95.0}], "healthy": 2, "wanted": 3}),
+                )],
                 "step 2/3 shift 5% of traffic to 1.2.0 · 1.2.0 5%, 1.1.0 95% · 2/3 healthy",
             ),
             (
                 "weights as a map, a single weight update, health alone",
                 vec![
                     event("progress", None, "", json!({"weights": {"1.2.0": 5, "1.1.0": 95}})),
-                    event("step_started", Some(3), "", json!({"version": "1.2.0", "weight": 100})),
+                    event("step_started", Some(2), "", json!({"version": "1.2.0", "weight": 100})),
                     event("progress", None, "", json!({"healthy": 3})),
                 ],
                 "step 3/3 promote 1.2.0 · 1.1.0 95%, 1.2.0 100% · 3 healthy",
             ),
             (
                 "a pause and a rollback show in the line",
-                vec![event("paused", Some(2), "waiting for promotion", json!(null))],
+                vec![event("paused", Some(1), "waiting for promotion", json!(null))],
                 "step 2/3 shift 5% of traffic to 1.2.0 · paused",
             ),
             (
                 "a step started while rolling back does not hide the rollback",
-                vec![event("rolling_back", None, "error rate", json!({})), event("step_started", Some(1), "", json!({}))],
+                vec![
+                    event("rolling_back", None, "error rate", json!({})),
+                    event("step_started", Some(0), "", json!({})),
+                ],
                 "step 1/3 start 3 instances of 1.2.0 · rolling back",
             ),
-            ("data that is not understood is ignored", vec![event("progress", None, "", json!({"weights": 5, "healthy": "all"}))], "step 2/3 shift 5% of traffic to 1.2.0"),
+            (
+                "data that is not understood is ignored",
+                vec![event("progress", None, "", json!({"weights": 5, "healthy": "all"}))],
+                "step 2/3 shift 5% of traffic to 1.2.0",
+            ),
         ];
         for (name, events, line) in cases {
             let mut progress = Progress::new(&deployment());
@@ -604,9 +679,15 @@ mod tests {
     fn plain_lines_name_time_kind_step_and_message() {
         let progress = Progress::new(&deployment());
         let cases = [
-            (event("step_started", Some(2), "", json!({})), "12:03:04 step_started  step 2: shift 5% of traffic to 1.2.0"),
-            (event("succeeded", None, "production runs 1.2.0", json!({})), "12:03:04 succeeded     production runs 1.2.0"),
-            (event("progress", Some(2), "bad\u{1b}[2J", json!({})), "12:03:04 progress      step 2: bad\\u{1b}[2J"),
+            (
+                event("step_started", Some(1), "", json!({})),
+                "12:03:04 step_started  step 2: shift 5% of traffic to 1.2.0",
+            ),
+            (
+                event("succeeded", None, "production runs 1.2.0", json!({})),
+                "12:03:04 succeeded     production runs 1.2.0",
+            ),
+            (event("progress", Some(1), "bad\u{1b}[2J", json!({})), "12:03:04 progress      step 2: bad\\u{1b}[2J"),
         ];
         for (event, line) in cases {
             assert_eq!(plain_line(&event, &progress), line);

@@ -2,12 +2,18 @@
 
 pub mod agent;
 pub mod audit;
+pub mod deploy;
 mod init;
+pub mod logs;
 pub mod migrate;
+pub mod plan;
 pub mod release;
+pub mod rollback;
 pub mod scan;
 mod schema;
 pub mod server;
+mod show;
+pub mod status;
 mod validate;
 
 use crate::cli::Command;
@@ -25,5 +31,11 @@ pub fn run(command: Command, out: &Output) -> Result<ExitStatus, Failure> {
         Command::Audit(args) => audit::run(args, out),
         Command::Release(args) => release::run(args, out),
         Command::Server(args) => server::run(args, out),
+        Command::Plan(args) => plan::run(&args, out),
+        Command::Deploy(args) => deploy::run(args, out),
+        Command::Rollback(args) => rollback::run(&args, out),
+        Command::Status(args) => status::status(&args, out),
+        Command::History(args) => status::history(&args, out),
+        Command::Logs(args) => logs::run(&args, out),
     }
 }

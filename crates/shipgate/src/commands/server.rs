@@ -102,7 +102,10 @@ async fn shutdown_signal() {
 fn server_failure(error: ServerError) -> Failure {
     let hint = error.hint();
     let status = match error {
-        ServerError::Bind { .. } | ServerError::PlainHttpOnNetwork(_) | ServerError::Tls(_) => ExitStatus::Usage,
+        ServerError::Bind { .. }
+        | ServerError::PlainHttpOnNetwork(_)
+        | ServerError::Tls(_)
+        | ServerError::AlreadyRunning(_) => ExitStatus::Usage,
         _ => ExitStatus::Internal,
     };
     let failure = Failure { status, error: anyhow!(error), hint: None };
