@@ -129,6 +129,7 @@ strategy = {{ canary = [ {{ weight = 10, hold = "0s" }}, {{ weight = 50, hold = 
         print(f"| accepted `deploy` → 100% traffic | {median([row['to_full_traffic'] for row in rows]):.0f} |")
         print(f"| accepted `deploy` → succeeded | {median([row['total'] for row in rows]):.0f} |")
         for index, (text, _) in enumerate(rows[0]["steps"]):
+            text = text.replace("v1", "the new version").replace("v0", "the old version")
             print(f"| step {index}: {text} | {median([row['steps'][index][1] for row in rows]):.1f} |")
     finally:
         for process in reversed(processes):
