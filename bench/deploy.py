@@ -88,7 +88,7 @@ stop_grace = "1s"
 http = "/healthz"
 interval = "100ms"
 healthy = 1
-[environments.production]
+[environments.staging]
 listen = "127.0.0.1:{listen}"
 replicas = 3
 strategy = {{ canary = [ {{ weight = 10, hold = "0s" }}, {{ weight = 50, hold = "0s" }}, {{ weight = 90, hold = "0s" }} ] }}
@@ -97,7 +97,7 @@ strategy = {{ canary = [ {{ weight = 10, hold = "0s" }}, {{ weight = 50, hold = 
                             "--data-dir", os.path.join(work, "data")], cwd=project, check=True, capture_output=True)
 
         def deploy(version):
-            deployment = json.loads(call("POST", "/api/v1/environments/production/deployments", {"version": version}))
+            deployment = json.loads(call("POST", "/api/v1/environments/staging/deployments", {"version": version}))
             events = [json.loads(line[5:]) for line in call("GET", f"/api/v1/deployments/{deployment['id']}/events").splitlines()
                       if line.startswith("data:")]
             return deployment, events

@@ -20,9 +20,11 @@ use shipgate_engine::{EnvironmentState, Plan, PlanError, Release, Step};
 use shipgate_store::{DeploymentRow, EnvironmentRow, EventRow, ReleaseRow, StoreError};
 
 use crate::auth::{self, Caller};
-use crate::executor::{self, Executor, Signal, is_live, weights_json};
+use crate::executor::{self, Executor, Signal, StepError, is_live, weights_json};
+use crate::gates::{self, Override};
 use crate::record::{Change, RecordError, actions, kinds, now, status};
 use crate::service::{self, FULL_WEIGHT};
+use shipgate_policy::Lifting;
 
 /// The OpenAPI document, kept next to the code it describes.
 pub const OPENAPI: &str = include_str!("../openapi.json");
@@ -47,11 +49,13 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     hint: Option<String>,
+    /// More fields of the answer (e.g. the findings of a refusal).
+    details: Option<Value>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into(), hint: None }
+        ApiError { status, code, message: message.into(), hint: None, details: None }
     }
 
     pub fn hint(mut self, hint: impl Into<String>) -> ApiError {
@@ -68,7 +72,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({"code": self.code, "message": self.message, "hint": self.hint}))).into_response()
+        let mut body = json!({"code": self.code, "message": self.message, "hint": self.hint});
+        if let (Some(body), Some(Value::Object(details))) = (body.as_object_mut(), self.details) {
+            body.extend(details);
+        }
+        (self.status, Json(body)).into_response()
     }
 }
 
@@ -103,6 +111,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/environments/{env}/deployments", post(create_deployment).get(list_deployments))
         .route("/api/v1/environments/{env}/rollback", post(roll_back))
         .route("/api/v1/environments/{env}/logs", get(logs))
+        .route("/api/v1/environments/{env}/check", post(check))
+        .route("/api/v1/environments/{env}/drift", get(drift))
         .route("/api/v1/deployments/{id}", get(show_deployment))
         .route("/api/v1/deployments/{id}/events", get(events))
         .route("/api/v1/deployments/{id}/resume", post(resume))
@@ -323,6 +333,8 @@ fn empty_environment(env: &str) -> EnvironmentRow {
 #[derive(Deserialize)]
 struct PlanRequest {
     version: String,
+    #[serde(default)]
+    overrides: Vec<Override>,
 }
 
 fn config_digest(spec_text: &str) -> String {
@@ -367,14 +379,36 @@ fn steps_json(steps: &[Step]) -> Vec<Value> {
 
 async fn plan_deployment(
     State(state): Shared,
+    Extension(caller): Extension<Caller>,
     Path(env): Path<String>,
     Json(request): Json<PlanRequest>,
 ) -> ApiResult<Json<Value>> {
     let plan = make_plan(&state, &env, &request.version).await?;
-    Ok(Json(plan_view(&plan)))
+    let lifting = judge(&state, &env, &request.version, &caller, &request.overrides).await?;
+    Ok(Json(plan_view(&plan, &lifting)))
 }
 
-fn plan_view(plan: &Plan) -> Value {
+/// The gates' judgment of deploying `version` to `env` now.
+async fn judge(
+    state: &AppState,
+    env: &str,
+    version: &str,
+    caller: &Caller,
+    overrides: &[Override],
+) -> ApiResult<Lifting> {
+    let release = find_release(state, version).await?;
+    let facts = gates::gather(&state.executor, env, &release, &caller.name, false).await.map_err(step_error)?;
+    Ok(gates::judge(&facts, overrides))
+}
+
+fn step_error(error: StepError) -> ApiError {
+    match error {
+        StepError::Agent(error) => error.into(),
+        other => ApiError::internal(other),
+    }
+}
+
+fn plan_view(plan: &Plan, lifting: &Lifting) -> Value {
     json!({
         "environment": plan.environment,
         "from": plan.from.as_ref().map(|release| release.version.clone()),
@@ -382,7 +416,8 @@ fn plan_view(plan: &Plan) -> Value {
         "digest": plan.digest(),
         "no_op": plan.no_op,
         "steps": steps_json(&plan.steps),
-        "gates": [],
+        "gates": gates::gates_json(lifting),
+        "findings": lifting.remaining,
     })
 }
 
@@ -393,6 +428,9 @@ struct DeployRequest {
     version: String,
     #[serde(default)]
     plan_digest: Option<String>,
+    /// Deny findings to lift for this deployment, each with a reason (recorded in the ledger).
+    #[serde(default)]
+    overrides: Vec<Override>,
 }
 
 async fn create_deployment(
@@ -411,12 +449,53 @@ async fn create_deployment(
         return Err(ApiError::new(StatusCode::CONFLICT, "plan_changed", "the plan changed since it was shown")
             .hint("run `shipgate plan` again, check the steps, then deploy"));
     }
-    let row = start(&state, &env, plan, "deploy", &caller).await?;
+    let lifting = judge(&state, &env, &request.version, &caller, &request.overrides).await?;
+    if gates::refuses(&lifting) {
+        return Err(refused(&state, &env, &request.version, &caller, &lifting).await);
+    }
+    let extra = json!({"overrides": lifted_json(&lifting)});
+    let row = start(&state, &env, plan, "deploy", &caller, extra).await?;
     Ok((StatusCode::CREATED, Json(deployment_view(&state, row).await?)).into_response())
 }
 
+/// The overrides that lifted findings, as recorded with the deployment (and read back by the
+/// executor's `gates` step).
+fn lifted_json(lifting: &Lifting) -> Value {
+    lifting
+        .lifted
+        .iter()
+        .map(|lifted| {
+            json!({"rule": lifted.finding.rule, "name": lifted.finding.name, "reason": lifted.reason,
+                              "message": lifted.finding.message})
+        })
+        .collect()
+}
+
+/// Records the refusal in the ledger and answers 409 `gates_refused` with the findings.
+async fn refused(state: &AppState, env: &str, version: &str, caller: &Caller, lifting: &Lifting) -> ApiError {
+    let entry = shipgate_ledger::NewEntry::new(caller.name.clone(), actions::REFUSED, format!("release/{version}"))
+        .env(env.to_owned())
+        .details(json!({"version": version, "findings": lifting.remaining, "refused_overrides": lifting.refused}));
+    let ledger = state.executor.recorder.ledger.clone();
+    if let Err(error) = state.executor.recorder.blocking(move |_| Ok(ledger.record(entry)?)).await {
+        return ApiError::from(error);
+    }
+    let mut error = ApiError::new(StatusCode::CONFLICT, "gates_refused", gates::refusal_reason(lifting)).hint(
+        "fix what the findings name and plan again; an overridable rule can be lifted for one deployment with `--override RULE --reason TEXT`",
+    );
+    error.details = Some(json!({"gates": gates::gates_json(lifting), "findings": lifting.remaining}));
+    error
+}
+
 /// Records a new deployment and starts executing it.
-async fn start(state: &AppState, env: &str, plan: Plan, kind: &str, caller: &Caller) -> ApiResult<DeploymentRow> {
+async fn start(
+    state: &AppState,
+    env: &str,
+    plan: Plan,
+    kind: &str,
+    caller: &Caller,
+    extra: Value,
+) -> ApiResult<DeploymentRow> {
     let row = DeploymentRow {
         id: 0,
         environment: env.to_owned(),
@@ -432,7 +511,7 @@ async fn start(state: &AppState, env: &str, plan: Plan, kind: &str, caller: &Cal
         finished: None,
         next_step: 0,
     };
-    let row = match state.executor.recorder.create(row).await {
+    let row = match state.executor.recorder.create(row, extra).await {
         Ok(row) => row,
         Err(RecordError::Store(StoreError::Conflict { running, .. })) => {
             return Err(in_progress(state, env, running).await);
@@ -691,6 +770,73 @@ async fn abort(
     }
 }
 
+// --- gates: check and drift ---------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+struct CheckRequest {
+    /// The release to judge; default: the one the environment runs, else the newest.
+    #[serde(default)]
+    version: Option<String>,
+    /// `json` (default) or `sarif`.
+    #[serde(default)]
+    format: Option<String>,
+    #[serde(default)]
+    overrides: Vec<Override>,
+}
+
+/// Every rule that can run now, for a release in an environment (drift included).
+async fn check(
+    State(state): Shared,
+    Extension(caller): Extension<Caller>,
+    Path(env): Path<String>,
+    body: Option<Json<CheckRequest>>,
+) -> ApiResult<Json<Value>> {
+    known_environment(&state, &env).await?;
+    let request = body.map(|Json(body)| body).unwrap_or_default();
+    let version = match request.version {
+        Some(version) => version,
+        None => default_release(&state, &env).await?,
+    };
+    let release = find_release(&state, &version).await?;
+    let facts = gates::gather(&state.executor, &env, &release, &caller.name, true).await.map_err(step_error)?;
+    let lifting = gates::judge(&facts, &request.overrides);
+    if request.format.as_deref() == Some("sarif") {
+        return Ok(Json(shipgate_policy::to_sarif(&lifting.remaining, env!("CARGO_PKG_VERSION"))));
+    }
+    let mut answer = shipgate_policy::to_json(&lifting.remaining);
+    answer["environment"] = json!(env);
+    answer["release"] = json!(version);
+    answer["lifted"] = lifted_json(&lifting);
+    Ok(Json(answer))
+}
+
+/// The release `check` judges by default: the active one, else the newest.
+async fn default_release(state: &AppState, env: &str) -> ApiResult<String> {
+    let owned = env.to_owned();
+    let (row, releases) = read(state, move |reader| Ok((reader.environment(&owned)?, reader.releases()?))).await?;
+    row.and_then(|row| row.active_version)
+        .or_else(|| releases.last().map(|release| release.version.clone()))
+        .ok_or_else(|| {
+            ApiError::new(StatusCode::NOT_FOUND, "unknown_release", "there is no release yet")
+                .hint("create one with `shipgate release create --version V`")
+        })
+}
+
+/// The drift rules' findings: what runs in `env` compared with what the engine put there.
+async fn drift(
+    State(state): Shared,
+    Extension(caller): Extension<Caller>,
+    Path(env): Path<String>,
+) -> ApiResult<Json<Value>> {
+    known_environment(&state, &env).await?;
+    let version = default_release(&state, &env).await?;
+    let release = find_release(&state, &version).await?;
+    let findings = gates::drift(&state.executor, &env, &release, &caller.name).await.map_err(step_error)?;
+    let mut answer = shipgate_policy::to_json(&findings);
+    answer["environment"] = json!(env);
+    Ok(Json(answer))
+}
+
 // --- rolling back --------------------------------------------------------------------------
 
 #[derive(Deserialize, Default)]
@@ -746,7 +892,7 @@ async fn roll_back(
         });
     if !warm {
         let plan = make_plan(&state, &env, &target).await?.without_waits();
-        let deployment = start(&state, &env, plan, "rollback", &caller).await?;
+        let deployment = start(&state, &env, plan, "rollback", &caller, json!({"reason": request.reason})).await?;
         return Ok(Json(
             json!({"mode": "cold", "version": target, "deployment": deployment_view(&state, deployment).await?}),
         ));
@@ -774,7 +920,7 @@ async fn roll_back(
         finished: None,
         next_step: 0,
     };
-    let mut record = state.executor.recorder.create(record).await?;
+    let mut record = state.executor.recorder.create(record, json!({})).await?;
     record.status = status::SUCCEEDED.into();
     record.finished = Some(now());
     let environment = EnvironmentRow {

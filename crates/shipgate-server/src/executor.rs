@@ -212,7 +212,7 @@ impl Executor {
     async fn step(&self, run: &mut Run, index: u32, step: &Step, resumed_paused: bool) -> Result<Outcome, StepError> {
         let to = run.plan.to.version.clone();
         match step {
-            Step::Gates => Ok(Outcome::detail("no gate refuses")),
+            Step::Gates => self.gates(run).await,
             Step::MigrateExpand | Step::MigrateContract => {
                 Ok(Outcome::detail("migrations are applied with `shipgate migrate apply`; not run by the engine yet"))
             }
@@ -308,6 +308,33 @@ impl Executor {
             }
             Step::Record => Ok(Outcome::detail("recorded")),
         }
+    }
+
+    /// Judges the deployment again when it starts executing (time-dependent rules may have
+    /// changed their verdict since the API accepted it), with the overrides given then.
+    async fn gates(&self, run: &Run) -> Result<Outcome, StepError> {
+        let id = run.row.id;
+        let events = self
+            .recorder
+            .blocking(move |recorder| Ok(recorder.store.read(|reader| reader.deployment_events(id, 0))?))
+            .await?;
+        let overrides: Vec<crate::gates::Override> = events
+            .iter()
+            .find(|event| event.kind == kinds::CREATED)
+            .and_then(|event| serde_json::from_str::<serde_json::Value>(&event.data).ok())
+            .and_then(|data| serde_json::from_value(data.get("overrides")?.clone()).ok())
+            .unwrap_or_default();
+        let release = self.release(&run.row.version).await?;
+        let facts = crate::gates::gather(self, &run.row.environment, &release, &run.row.actor, false).await?;
+        let lifting = crate::gates::judge(&facts, &overrides);
+        if crate::gates::refuses(&lifting) {
+            return Err(StepError::Failed(crate::gates::refusal_reason(&lifting)));
+        }
+        let warnings = lifting.remaining.len();
+        Ok(Outcome::detail(format!(
+            "no gate refuses ({warnings} warning(s), {} finding(s) overridden)",
+            lifting.lifted.len()
+        )))
     }
 
     async fn start_instances(&self, run: &Run, version: &str, count: u32) -> Result<Outcome, StepError> {

@@ -12,6 +12,8 @@ pub mod agent_client;
 pub mod api;
 pub mod auth;
 pub mod executor;
+pub mod gates;
+mod listeners;
 mod logs;
 mod reconcile;
 pub mod record;
@@ -49,6 +51,8 @@ pub struct Config {
     pub insecure_http: bool,
     /// See [`Executor::step_delay`].
     pub step_delay: Duration,
+    /// How often environments are checked for drift (recorded in the ledger when it changes).
+    pub drift_interval: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -196,6 +200,7 @@ impl Server {
             self.executor.spawn(row.id);
         }
         tokio::spawn(reconcile::run(self.executor.clone(), self.config.orphan_grace, Duration::from_secs(2)));
+        tokio::spawn(reconcile::watch_drift(self.executor.clone(), self.config.drift_interval));
         // Event and log streams end when the server stops, so a follower cannot hold it open.
         let (stopping_sender, stopping) = tokio::sync::watch::channel(false);
         let shutdown = async move {

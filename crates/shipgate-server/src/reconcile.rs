@@ -77,3 +77,55 @@ async fn pass(
     unowned_since.retain(|id, _| seen.contains(id));
     Ok(())
 }
+
+/// Checks every environment that has an active release and no deployment in flight for drift
+/// every `interval`, and records in the ledger when its drift findings change (`drift.detected`
+/// with the findings, or `drift.cleared`).
+pub async fn watch_drift(executor: Executor, interval: Duration) {
+    let mut last: HashMap<String, String> = HashMap::new();
+    loop {
+        tokio::time::sleep(interval).await;
+        if let Err(error) = drift_pass(&executor, &mut last).await {
+            tracing::warn!("checking for drift failed: {error}");
+        }
+    }
+}
+
+async fn drift_pass(executor: &Executor, last: &mut HashMap<String, String>) -> Result<(), String> {
+    let (environments, in_flight, releases) = executor
+        .recorder
+        .blocking(|recorder| {
+            Ok(recorder.store.read(|reader| {
+                let in_flight: BTreeSet<String> =
+                    reader.unfinished_deployments()?.into_iter().map(|row| row.environment).collect();
+                Ok::<_, shipgate_store::StoreError>((reader.environments()?, in_flight, reader.releases()?))
+            })?)
+        })
+        .await
+        .map_err(|error| error.to_string())?;
+    for environment in environments.iter().filter(|row| !in_flight.contains(&row.name)) {
+        let Some(active) = &environment.active_version else { continue };
+        let Some(release) = releases.iter().find(|release| &release.version == active) else { continue };
+        let findings = crate::gates::drift(executor, &environment.name, release, "shipgate")
+            .await
+            .map_err(|error| error.to_string())?;
+        let signature: String =
+            findings.iter().map(|finding| format!("{} {}\n", finding.rule, finding.message)).collect();
+        let previous = last.insert(environment.name.clone(), signature.clone()).unwrap_or_default();
+        if previous == signature {
+            continue;
+        }
+        let (action, details) = if findings.is_empty() {
+            (actions::DRIFT_CLEARED, json!({}))
+        } else {
+            (actions::DRIFT_DETECTED, json!({"findings": findings}))
+        };
+        tracing::warn!(environment = %environment.name, "drift: {} finding(s)", findings.len());
+        let entry = NewEntry::new("shipgate", action, format!("environment/{}", environment.name))
+            .env(environment.name.clone())
+            .details(details);
+        let ledger = executor.recorder.ledger.clone();
+        executor.recorder.blocking(move |_| Ok(ledger.record(entry)?)).await.map_err(|error| error.to_string())?;
+    }
+    Ok(())
+}

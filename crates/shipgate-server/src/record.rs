@@ -32,6 +32,9 @@ pub mod actions {
     pub const FINISHED: &str = "deployment.finished";
     pub const INSTANCE_ORPHAN_STOPPED: &str = "instance.orphan-stopped";
     pub const TOKEN_CREATED: &str = "token.created";
+    pub const REFUSED: &str = "deployment.refused";
+    pub const DRIFT_DETECTED: &str = "drift.detected";
+    pub const DRIFT_CLEARED: &str = "drift.cleared";
 }
 
 /// The event kinds of a deployment's timeline (the API documents them).
@@ -159,15 +162,19 @@ impl Recorder {
     }
 
     /// Creates a deployment: the row, its `created` event and the ledger entry together.
+    /// `extra` (an object) joins the event's data, e.g. the overrides given with it.
     /// Fails with [`StoreError::Conflict`] when the environment has one in flight.
-    pub async fn create(&self, row: DeploymentRow) -> Result<DeploymentRow, RecordError> {
+    pub async fn create(&self, row: DeploymentRow, extra: Value) -> Result<DeploymentRow, RecordError> {
         self.blocking(move |recorder| {
             let ledger = &recorder.ledger;
             recorder.store.transact(|tx| {
                 let mut row = row;
                 row.id = tx.insert_deployment(&row)?;
                 let message = format!("deploy {} to {}", row.version, row.environment);
-                let data = json!({"from": row.from_version, "kind": row.kind, "plan_digest": row.plan_digest});
+                let mut data = json!({"from": row.from_version, "kind": row.kind, "plan_digest": row.plan_digest});
+                if let (Some(data), Value::Object(extra)) = (data.as_object_mut(), extra) {
+                    data.extend(extra);
+                }
                 tx.append_deployment_event(&EventRow {
                     deployment: row.id,
                     seq: 0,

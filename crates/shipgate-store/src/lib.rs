@@ -161,7 +161,7 @@ pub struct CheckpointRow {
 /// A macro so that `concat!` makes `&'static str` statements (PostgreSQL caches them by text).
 macro_rules! release_columns {
     () => {
-        "version, digest, kind, source_commit, creator, created, spec"
+        "version, digest, kind, source_commit, creator, created, spec, evidence"
     };
 }
 pub(crate) use release_columns;
@@ -180,6 +180,8 @@ pub struct ReleaseRow {
     pub created: String,
     /// The `shipgate.toml` the release was created with.
     pub spec: String,
+    /// Evidence gathered at creation (test results), as JSON; `None` when there was none.
+    pub evidence: Option<String>,
 }
 
 /// The columns of `deployments`, in the order of [`DeploymentRow`]'s fields.

@@ -36,6 +36,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/0003_deployments.sqlite.sql"),
         postgres: include_str!("migrations/0003_deployments.postgres.sql"),
     },
+    Migration {
+        version: 4,
+        name: "release evidence",
+        sqlite: include_str!("migrations/0004_release_evidence.sqlite.sql"),
+        postgres: include_str!("migrations/0004_release_evidence.postgres.sql"),
+    },
 ];
 
 /// The schema version this build brings a database to.

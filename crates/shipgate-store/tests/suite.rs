@@ -394,6 +394,7 @@ fn releases_round_trip_and_labels_are_immutable(test: &TestStore) {
         creator: "alice".into(),
         created: format!("2026-11-30T12:00:0{}Z", version.len()),
         spec: "[app]\nname = \"hello\"\n".into(),
+        evidence: (version == "1.0").then(|| r#"{"tests":{"exit_code":0}}"#.to_owned()),
     };
     store.transact(|tx| tx.insert_release(&release("1.0", "sha256:aa"))).unwrap();
     store.transact(|tx| tx.insert_release(&release("1.0.1", "sha256:bb"))).unwrap();
@@ -436,16 +437,17 @@ fn a_version_2_database_is_upgraded(test: &TestStore) {
         creator: "alice".into(),
         created: "2026-11-30T12:00:00Z".into(),
         spec: String::new(),
+        evidence: None,
     };
     store.transact(|tx| tx.insert_release(&release)).unwrap();
     drop(store);
-    // Undo migration 3 behind the store's back: the database is as version 2 left it.
+    // Undo migrations 3 and 4 behind the store's back: the database is as version 2 left it.
     test.raw().execute(
         "DROP TABLE api_tokens; DROP TABLE environments; DROP TABLE deployment_events; DROP TABLE deployments; \
-         DELETE FROM shipgate_schema WHERE version = 3",
+         ALTER TABLE releases DROP COLUMN evidence; DELETE FROM shipgate_schema WHERE version >= 3",
     );
     let store = test.reopen().unwrap();
-    assert_eq!(test.raw().scalar("SELECT MAX(version) FROM shipgate_schema"), 3);
+    assert_eq!(test.raw().scalar("SELECT MAX(version) FROM shipgate_schema"), i64::from(SCHEMA_VERSION));
     assert_eq!(store.read(|reader| reader.release("1.0")).unwrap(), Some(release));
     assert_eq!(insert_deployment(&*store, &deployment("staging", "1.0")).unwrap(), 1);
 }

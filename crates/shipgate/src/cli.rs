@@ -193,6 +193,33 @@ pub enum Command {
     /// lines of each instance.
     #[command(after_help = CLIENT_AFTER_HELP)]
     Logs(crate::commands::logs::LogsArgs),
+
+    /// Run every gate rule that can run now, for a release in an environment.
+    ///
+    /// The server gathers the facts (the release and its evidence, every environment's history,
+    /// what runs now) and judges them with the rule catalog (`shipgate rules`): artifact pinning,
+    /// staging first, configuration through staging, test evidence, progressive strategy, health
+    /// and smoke checks, parity, residency, drift. Human output looks like a compiler's; `json`
+    /// is documented in crates/shipgate-policy; `sarif` is SARIF 2.1.0 for code scanning.
+    /// Exits 1 when a deny finding remains, 0 otherwise.
+    #[command(after_help = CLIENT_AFTER_HELP)]
+    Check(crate::commands::check::CheckArgs),
+
+    /// Compare what runs with what shipgate put there, and report the differences.
+    ///
+    /// Instances of versions no deployment owns, fewer healthy instances than `replicas`,
+    /// traffic not all on the active release, and processes that are not shipgate's listening
+    /// on the environment's address. The server also checks every `--drift-interval` and records
+    /// changes in the audit ledger. Exits 1 when there is any drift, 0 otherwise.
+    #[command(after_help = CLIENT_AFTER_HELP)]
+    Drift(crate::commands::check::DriftArgs),
+
+    /// List the gate rules, or print one rule's documentation.
+    ///
+    /// Each rule has a stable id (`SG0201`), a name (`staging-first`), a severity in production
+    /// and elsewhere, and says whether an override can lift it. `[policy]` in shipgate.toml can
+    /// change a severity, but never lower a deny rule in production.
+    Rules(crate::commands::check::RulesArgs),
 }
 
 #[derive(Debug, Args)]

@@ -247,10 +247,10 @@ fn deploy_that_is_a_no_op_prints_why_and_exits_0() {
         ["POST /api/v1/environments/production/plan", "POST /api/v1/environments/production/deployments"]
     );
     assert!(requests.iter().all(|request| request.authorization.as_deref() == Some("Bearer t0ken")));
-    assert_eq!(serde_json::from_str::<Value>(&requests[0].body).unwrap(), json!({"version": "1.2.0"}));
+    assert_eq!(serde_json::from_str::<Value>(&requests[0].body).unwrap(), json!({"version": "1.2.0", "overrides": []}));
     assert_eq!(
         serde_json::from_str::<Value>(&requests[1].body).unwrap(),
-        json!({"version": "1.2.0", "plan_digest": DIGEST}),
+        json!({"version": "1.2.0", "plan_digest": DIGEST, "overrides": []}),
         "deploy executes exactly the plan it showed"
     );
 }

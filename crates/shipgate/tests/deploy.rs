@@ -122,8 +122,15 @@ impl Cluster {
     }
 
     /// Creates release `version` whose instances run the sample with `env` (TOML inline-table
-    /// entries) under `environment` (TOML for `[environments.production]`).
+    /// entries) under `environment` (TOML for `[environments.staging]`).
     fn release(&self, version: &str, env: &str, environment: &str) {
+        let environments = format!("[environments.staging]\nlisten = \"{}\"\n{environment}\n", self.listen);
+        self.release_with(version, env, &environments, &[]);
+    }
+
+    /// Creates release `version` with these `[environments.*]` tables and extra
+    /// `release create` arguments.
+    fn release_with(&self, version: &str, env: &str, environments: &str, args: &[&str]) {
         let project = self.path(&format!("project-{version}"));
         std::fs::create_dir_all(project.join("app")).unwrap();
         std::fs::copy(sample_bin(), project.join("app/shipgate-sample")).unwrap();
@@ -133,8 +140,7 @@ impl Cluster {
              [run]\ncommand = [\"./shipgate-sample\"]\nenv = {{ SAMPLE_VERSION = \"{version}\"{env} }}\n\
              drain = \"1s\"\nstop_grace = \"1s\"\n\
              [run.health]\nhttp = \"/healthz\"\ninterval = \"100ms\"\nhealthy = 1\nunhealthy = 2\nstartup = \"3s\"\n\
-             [environments.production]\nlisten = \"{}\"\n{environment}\n",
-            self.listen
+             {environments}"
         );
         std::fs::write(project.join("shipgate.toml"), spec).unwrap();
         let output = Command::new(env!("CARGO_BIN_EXE_shipgate"))
@@ -142,6 +148,7 @@ impl Cluster {
             .args(["release", "create", "--version", version, "--commit", "0123456789abcdef", "--data-dir"])
             .arg(self.path("data"))
             .args(self.database.iter().flat_map(|database| ["--database", database.as_str()]))
+            .args(args)
             .output()
             .unwrap();
         assert!(output.status.success(), "release create: {}", String::from_utf8_lossy(&output.stderr));
@@ -155,7 +162,7 @@ impl Cluster {
     /// Starts a deployment and returns its id.
     fn deploy(&self, version: &str) -> u64 {
         let (status, body) =
-            self.call("POST", "/api/v1/environments/production/deployments", Some(json!({"version": version})));
+            self.call("POST", "/api/v1/environments/staging/deployments", Some(json!({"version": version})));
         assert_eq!(status, 201, "{body}");
         body["id"].as_u64().unwrap()
     }
@@ -174,7 +181,7 @@ impl Cluster {
     }
 
     fn status(&self) -> Value {
-        self.call("GET", "/api/v1/environments/production", None).1
+        self.call("GET", "/api/v1/environments/staging", None).1
     }
 
     /// The version that answers `GET /` now.
@@ -302,12 +309,11 @@ fn journey(database: Option<String>) {
 
     // The same release again changes nothing.
     let (status, body) =
-        cluster.call("POST", "/api/v1/environments/production/deployments", Some(json!({"version": "v2"})));
+        cluster.call("POST", "/api/v1/environments/staging/deployments", Some(json!({"version": "v2"})));
     assert_eq!((status, body["no_op"].as_str().unwrap().contains("already runs `v2`")), (200, true), "{body}");
 
     // Cold rollback: v1 is not warm any more; it is deployed again, without holds.
-    let (status, body) =
-        cluster.call("POST", "/api/v1/environments/production/rollback", Some(json!({"reason": "test"})));
+    let (status, body) = cluster.call("POST", "/api/v1/environments/staging/rollback", Some(json!({"reason": "test"})));
     assert_eq!((status, body["mode"].as_str()), (200, Some("cold")), "{body}");
     let rollback = cluster.outcome(body["deployment"]["id"].as_u64().unwrap());
     assert_eq!(rollback["status"], "succeeded", "{rollback:#}");
@@ -322,7 +328,7 @@ fn journey(database: Option<String>) {
         &failed[..failed.len().min(5)]
     );
 
-    let (_, history) = cluster.call("GET", "/api/v1/environments/production/deployments", None);
+    let (_, history) = cluster.call("GET", "/api/v1/environments/staging/deployments", None);
     let statuses: Vec<&str> = history.as_array().unwrap().iter().map(|row| row["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, ["succeeded", "succeeded", "succeeded"]);
     // Every step's start and end is in the ledger, which verifies.
@@ -401,8 +407,7 @@ fn a_warm_rollback_is_one_routing_change() {
     assert_eq!(cluster.answering(), "v2");
     assert_eq!(cluster.live_instances("v1"), 2, "v1 is kept warm");
     let load = start_load(cluster.listen, 2);
-    let (status, body) =
-        cluster.call("POST", "/api/v1/environments/production/rollback", Some(json!({"reason": "bad"})));
+    let (status, body) = cluster.call("POST", "/api/v1/environments/staging/rollback", Some(json!({"reason": "bad"})));
     assert_eq!((status, body["mode"].as_str()), (200, Some("warm")), "{body}");
     assert!(body["elapsed_ms"].as_u64().unwrap() < 100, "{body}");
     assert_eq!(cluster.answering(), "v1");
@@ -426,7 +431,7 @@ fn one_deployment_per_environment_at_a_time_and_abort() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let (status, body) =
-        cluster.call("POST", "/api/v1/environments/production/deployments", Some(json!({"version": "v3"})));
+        cluster.call("POST", "/api/v1/environments/staging/deployments", Some(json!({"version": "v3"})));
     assert_eq!((status, body["code"].as_str()), (409, Some("deployment_in_progress")), "{body}");
     assert!(body["message"].as_str().unwrap().contains(&format!("deployment {id} of v2 started by admin")), "{body}");
     let (status, body) =
@@ -522,25 +527,25 @@ fn the_api_refuses_requests_without_a_valid_token() {
 fn a_deploy_refuses_a_plan_that_changed_since_it_was_shown() {
     let cluster = Cluster::start(None, 0);
     cluster.release("v1", "", CANARY);
-    let (status, plan) = cluster.call("POST", "/api/v1/environments/production/plan", Some(json!({"version": "v1"})));
+    let (status, plan) = cluster.call("POST", "/api/v1/environments/staging/plan", Some(json!({"version": "v1"})));
     assert_eq!(status, 200, "{plan}");
     assert_eq!(plan["steps"][0]["description"], "check the gates");
     let (status, body) = cluster.call(
         "POST",
-        "/api/v1/environments/production/deployments",
+        "/api/v1/environments/staging/deployments",
         Some(json!({"version": "v1", "plan_digest": "0000"})),
     );
     assert_eq!((status, body["code"].as_str()), (409, Some("plan_changed")), "{body}");
     let (status, body) = cluster.call(
         "POST",
-        "/api/v1/environments/production/deployments",
+        "/api/v1/environments/staging/deployments",
         Some(json!({"version": "v1", "plan_digest": plan["digest"]})),
     );
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["plan_digest"], plan["digest"]);
-    let (status, body) = cluster.call("POST", "/api/v1/environments/staging/plan", Some(json!({"version": "v1"})));
+    let (status, body) = cluster.call("POST", "/api/v1/environments/nowhere/plan", Some(json!({"version": "v1"})));
     assert_eq!((status, body["code"].as_str()), (404, Some("unknown_environment")), "{body}");
-    let (status, body) = cluster.call("POST", "/api/v1/environments/production/plan", Some(json!({"version": "v9"})));
+    let (status, body) = cluster.call("POST", "/api/v1/environments/staging/plan", Some(json!({"version": "v9"})));
     assert_eq!((status, body["code"].as_str()), (404, Some("unknown_release")), "{body}");
 }
 
@@ -549,7 +554,7 @@ fn instances_no_deployment_owns_are_stopped_and_recorded() {
     let cluster = Cluster::start(None, 0);
     cluster.release("v1", "", "replicas = 1\n");
     assert_eq!(cluster.outcome(cluster.deploy("v1"))["status"], "succeeded");
-    let stray = json!({"id": "stray", "service": "web-production", "version": "handmade",
+    let stray = json!({"id": "stray", "service": "web-staging", "version": "handmade",
                        "artifact_dir": cluster.path("."), "command": [sample_bin()]});
     let (status, body) = common::load::agent_api(&cluster.path("agent"), "POST", "/v1/instances", &stray.to_string());
     assert_eq!(status, 201, "{body}");
@@ -676,45 +681,45 @@ fn the_cli_deploys_reports_and_rolls_back_through_the_api() {
     cluster.release("v2", "", blue_green);
     cluster.release("bad", ", SAMPLE_UNHEALTHY = \"1\"", blue_green);
 
-    let (code, _, stderr) = cluster.cli(&["plan", "production", "v1"]);
+    let (code, _, stderr) = cluster.cli(&["plan", "staging", "v1"]);
     assert_eq!(code, 0, "{stderr}");
-    let (code, _, stderr) = cluster.cli(&["deploy", "production", "v1"]);
+    let (code, _, stderr) = cluster.cli(&["deploy", "staging", "v1"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("succeeded"), "{stderr}");
-    let (code, stdout, stderr) = cluster.cli(&["deploy", "production", "v2", "--format", "json"]);
+    let (code, stdout, stderr) = cluster.cli(&["deploy", "staging", "v2", "--format", "json"]);
     assert_eq!(code, 0, "{stderr}");
     let kinds: Vec<String> = stdout
         .lines()
         .map(|line| serde_json::from_str::<Value>(line).unwrap()["kind"].as_str().unwrap_or("").to_owned())
         .collect();
     assert_eq!(kinds.last().map(String::as_str), Some("succeeded"), "{stdout}");
-    let (code, stdout, stderr) = cluster.cli(&["deploy", "production", "v2"]);
+    let (code, stdout, stderr) = cluster.cli(&["deploy", "staging", "v2"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(format!("{stdout}{stderr}").contains("already runs"), "the no-op says so: {stdout}{stderr}");
 
-    let (code, _, stderr) = cluster.cli(&["deploy", "production", "bad"]);
+    let (code, _, stderr) = cluster.cli(&["deploy", "staging", "bad"]);
     assert_eq!(code, 1, "a rolled-back deployment exits 1: {stderr}");
     assert!(stderr.contains("rolled_back") || stderr.contains("rolled back"), "{stderr}");
 
-    let (code, stdout, stderr) = cluster.cli(&["status", "production", "--format", "json"]);
+    let (code, stdout, stderr) = cluster.cli(&["status", "staging", "--format", "json"]);
     assert_eq!(code, 0, "{stderr}");
     let status: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(status["active"]["version"], "v2", "{status:#}");
 
-    let (code, stdout, stderr) = cluster.cli(&["history", "production", "--format", "json"]);
+    let (code, stdout, stderr) = cluster.cli(&["history", "staging", "--format", "json"]);
     assert_eq!(code, 0, "{stderr}");
     let history: Value = serde_json::from_str(&stdout).unwrap();
     let statuses: Vec<&str> = history.as_array().unwrap().iter().map(|row| row["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, ["rolled_back", "succeeded", "succeeded"]);
 
-    let (code, stdout, stderr) = cluster.cli(&["rollback", "production", "--reason", "test"]);
+    let (code, stdout, stderr) = cluster.cli(&["rollback", "staging", "--reason", "test"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(format!("{stdout}{stderr}").contains("warm"), "{stdout}{stderr}");
     assert_eq!(cluster.answering(), "v1");
 
-    let (code, stdout, stderr) = cluster.cli(&["logs", "production", "--tail", "5"]);
+    let (code, stdout, stderr) = cluster.cli(&["logs", "staging", "--tail", "5"]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.lines().all(|line| line.starts_with("web-production-d")), "{stdout}");
+    assert!(stdout.lines().all(|line| line.starts_with("web-staging-d")), "{stdout}");
 }
 
 #[test]
@@ -730,4 +735,146 @@ fn a_second_server_on_the_same_data_directory_is_refused() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("another shipgate server already runs"), "{stderr}");
+}
+
+/// Staging then production: production requires staging, uses a canary with health and smoke
+/// checks, and releases carry test evidence.
+fn two_environments(staging: SocketAddr, production: SocketAddr) -> String {
+    format!(
+        "[environments.staging]\nlisten = \"{staging}\"\nsmoke = [{{ http = \"/healthz\" }}]\n\
+         [environments.production]\nlisten = \"{production}\"\nrequires = [\"staging\"]\n\
+         strategy = {{ canary = [ {{ weight = 50, hold = \"0s\" }} ] }}\nsmoke = [{{ http = \"/healthz\" }}]\n\
+         analysis = {{ error_rate_max = 0.05 }}\n"
+    )
+}
+
+impl Cluster {
+    fn deploy_to(&self, env: &str, version: &str, overrides: Value) -> (u16, Value) {
+        self.call(
+            "POST",
+            &format!("/api/v1/environments/{env}/deployments"),
+            Some(json!({"version": version, "overrides": overrides})),
+        )
+    }
+}
+
+#[test]
+fn production_accepts_only_what_passed_staging_and_its_tests() {
+    let cluster = Cluster::start(None, 0);
+    let production = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let environments = two_environments(cluster.listen, production);
+    let junit = cluster.path("junit.xml");
+    std::fs::write(&junit, r#"<testsuite name="t" tests="3" failures="0" errors="0" skipped="0"></testsuite>"#)
+        .unwrap();
+    let junit = junit.to_str().unwrap();
+    cluster.release_with("v1", "", &environments, &["--test-exit", "0", "--junit", junit]);
+
+    // Never deployed to staging: refused, with the finding and a ledger entry.
+    let (status, body) = cluster.deploy_to("production", "v1", json!([]));
+    assert_eq!((status, body["code"].as_str()), (409, Some("gates_refused")), "{body:#}");
+    let rules: Vec<&str> = body["findings"].as_array().unwrap().iter().filter_map(|f| f["rule"].as_str()).collect();
+    assert!(rules.contains(&"SG0201"), "{body:#}");
+    assert!(body["message"].as_str().unwrap().contains("staging-first"), "{body:#}");
+
+    // After staging, accepted.
+    let (status, body) = cluster.deploy_to("staging", "v1", json!([]));
+    assert_eq!(status, 201, "{body:#}");
+    assert_eq!(cluster.outcome(body["id"].as_u64().unwrap())["status"], "succeeded");
+    let (status, body) = cluster.deploy_to("production", "v1", json!([]));
+    assert_eq!(status, 201, "{body:#}");
+    assert_eq!(cluster.outcome(body["id"].as_u64().unwrap())["status"], "succeeded");
+
+    // Failing tests: refused for production even after staging; an override lifts it, recorded.
+    cluster.release_with("v2", "", &environments, &["--test-exit", "1", "--junit", junit]);
+    let (status, body) = cluster.deploy_to("staging", "v2", json!([]));
+    assert_eq!(status, 201, "staging only warns: {body:#}");
+    assert_eq!(cluster.outcome(body["id"].as_u64().unwrap())["status"], "succeeded");
+    let (status, body) = cluster.deploy_to("production", "v2", json!([]));
+    assert_eq!((status, body["code"].as_str()), (409, Some("gates_refused")), "{body:#}");
+    assert!(body["message"].as_str().unwrap().contains("SG0107"), "{body:#}");
+    let (status, body) =
+        cluster.deploy_to("production", "v2", json!([{"rule": "SG0107", "reason": "flaky test, fixed in v3"}]));
+    assert_eq!(status, 201, "{body:#}");
+    assert_eq!(cluster.outcome(body["id"].as_u64().unwrap())["status"], "succeeded");
+
+    let log = Command::new(env!("CARGO_BIN_EXE_shipgate"))
+        .args(["audit", "log", "--format", "json", "--action", "deployment.*", "--data-dir"])
+        .arg(cluster.path("data"))
+        .output()
+        .unwrap();
+    let entries: Value = serde_json::from_slice(&log.stdout).unwrap();
+    let entries = entries.as_array().unwrap();
+    let refused = entries.iter().filter(|entry| entry["action"] == "deployment.refused").count();
+    assert_eq!(refused, 2, "both refusals are in the ledger");
+    let overridden = entries
+        .iter()
+        .find(|entry| {
+            entry["action"] == "deployment.created" && entry["details"]["data"]["overrides"][0]["rule"] == "SG0107"
+        })
+        .unwrap_or_else(|| panic!("no override in the ledger: {entries:#?}"));
+    assert_eq!(overridden["actor"], "admin");
+    assert_eq!(overridden["details"]["data"]["overrides"][0]["reason"], "flaky test, fixed in v3");
+
+    // A non-overridable rule stays: an unknown environment cannot be lifted either.
+    let (_, check) = cluster.call("POST", "/api/v1/environments/production/check", Some(json!({"version": "v2"})));
+    assert_eq!(check["release"], "v2");
+    let (status, sarif) = cluster.call(
+        "POST",
+        "/api/v1/environments/production/check",
+        Some(json!({"version": "v2", "format": "sarif"})),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(sarif["version"], "2.1.0");
+
+    // The same through the CLI: compiler-like output, exit 1 on a deny; SARIF; the catalog.
+    let (code, stdout, stderr) = cluster.cli(&["check", "production", "--release", "v2"]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.contains("deny[SG0107 tests-failed]"), "{stdout}");
+    assert!(stdout.contains("= hint:"), "{stdout}");
+    let (code, stdout, _) = cluster.cli(&["check", "production", "--release", "v1", "--format", "sarif"]);
+    assert_eq!(code, 0, "v1 passed staging and its tests: {stdout}");
+    assert_eq!(serde_json::from_str::<Value>(&stdout).unwrap()["version"], "2.1.0");
+    let (code, stdout, _) = cluster.cli(&["plan", "production", "v2"]);
+    assert_eq!(code, 1, "plan shows the failing gate: {stdout}");
+    assert!(stdout.contains("SG0107"), "{stdout}");
+    let (code, stdout, _) = cluster.cli(&["rules", "staging-first"]);
+    assert_eq!(code, 0);
+    assert!(stdout.starts_with("SG0201 staging-first"), "{stdout}");
+    let (code, _, stderr) = cluster.cli(&["rules", "SG9999"]);
+    assert_eq!(code, 2, "{stderr}");
+}
+
+#[test]
+fn drift_is_found_when_an_instance_dies_or_a_stranger_takes_the_port() {
+    let cluster = Cluster::start(None, 0);
+    cluster.release("v1", "", "replicas = 2\n");
+    assert_eq!(cluster.outcome(cluster.deploy("v1"))["status"], "succeeded");
+    let (_, drift) = cluster.call("GET", "/api/v1/environments/staging/drift", None);
+    assert_eq!(drift["findings"].as_array().unwrap().len(), 0, "{drift:#}");
+
+    // Kill one instance: until the agent has it healthy again, there are fewer than `replicas`.
+    let (_, instances) = common::load::agent_api(&cluster.path("agent"), "GET", "/v1/instances", "");
+    let pid = instances[0]["workload"]["pid"].as_i64().unwrap();
+    rustix::process::kill_process(rustix::process::Pid::from_raw(pid as i32).unwrap(), rustix::process::Signal::KILL)
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, drift) = cluster.call("GET", "/api/v1/environments/staging/drift", None);
+        if drift["findings"].as_array().unwrap().iter().any(|finding| finding["rule"] == "SG0404") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no replica drift after killing an instance: {drift:#}");
+    }
+
+    // A foreign process on another environment's port, before shipgate ever deployed there.
+    let other = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let environments =
+        format!("[environments.staging]\nlisten = \"{}\"\n[environments.qa]\nlisten = \"{other}\"\n", cluster.listen);
+    cluster.release_with("v2", "", &environments, &[]);
+    let stranger = std::net::TcpListener::bind(other).unwrap();
+    let (_, drift) = cluster.call("GET", "/api/v1/environments/qa/drift", None);
+    let foreign = drift["findings"].as_array().unwrap().iter().find(|finding| finding["rule"] == "SG0406").cloned();
+    drop(stranger);
+    let foreign = foreign.unwrap_or_else(|| panic!("no foreign-listener finding: {drift:#}"));
+    assert!(foreign["message"].as_str().unwrap().contains(&std::process::id().to_string()), "{foreign:#}");
 }

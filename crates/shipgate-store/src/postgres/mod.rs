@@ -419,6 +419,7 @@ fn pg_release_row(row: &postgres::Row) -> Result<ReleaseRow> {
         creator: row.try_get(4)?,
         created: row.try_get(5)?,
         spec: row.try_get(6)?,
+        evidence: row.try_get(7)?,
     })
 }
 
@@ -466,11 +467,20 @@ impl Transaction for PgTx<'_, '_> {
         let statement = self.statement(concat!(
             "INSERT INTO releases (",
             crate::release_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         ))?;
         self.tx.execute(
             &statement,
-            &[&row.version, &row.digest, &row.kind, &row.source_commit, &row.creator, &row.created, &row.spec],
+            &[
+                &row.version,
+                &row.digest,
+                &row.kind,
+                &row.source_commit,
+                &row.creator,
+                &row.created,
+                &row.spec,
+                &row.evidence,
+            ],
         )?;
         Ok(())
     }

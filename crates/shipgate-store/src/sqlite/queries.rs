@@ -273,6 +273,7 @@ fn release_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ReleaseRow> {
         creator: row.get(4)?,
         created: row.get(5)?,
         spec: row.get(6)?,
+        evidence: row.get(7)?,
     })
 }
 
@@ -321,7 +322,7 @@ impl Transaction for SqliteConn<'_> {
             .prepare_cached(concat!(
                 "INSERT INTO releases (",
                 crate::release_columns!(),
-                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
             ))?
             .execute(params![
                 row.version,
@@ -330,7 +331,8 @@ impl Transaction for SqliteConn<'_> {
                 row.source_commit,
                 row.creator,
                 row.created,
-                row.spec
+                row.spec,
+                row.evidence
             ])?;
         Ok(())
     }

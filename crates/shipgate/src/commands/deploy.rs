@@ -36,6 +36,8 @@ pub struct DeployArgs {
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
     #[command(flatten)]
+    pub overrides: plan::OverrideArgs,
+    #[command(flatten)]
     pub connect: ConnectArgs,
 }
 
@@ -98,7 +100,7 @@ fn start(args: &DeployArgs, env: &str, version: &str, out: &Output) -> Result<Ex
     let mut queued_behind: Option<String> = None;
     let mut replans = 0;
     loop {
-        let (plan, _) = plan::fetch(&client, env, version)?;
+        let (plan, _) = plan::fetch(&client, env, version, &args.overrides)?;
         if shown_digest.as_deref() != Some(plan.digest.as_str()) {
             out.message(&plan::brief(&plan));
             shown_digest = Some(plan.digest.clone());
@@ -107,7 +109,7 @@ fn start(args: &DeployArgs, env: &str, version: &str, out: &Output) -> Result<Ex
             return Err(refusal);
         }
         let path = format!("/environments/{}/deployments", segment(env));
-        let body = json!({ "version": version, "plan_digest": plan.digest });
+        let body = json!({ "version": version, "plan_digest": plan.digest, "overrides": args.overrides.json() });
         match client.post::<serde_json::Value>(&path, &body, false) {
             Ok(answer) => {
                 if let Some(reason) = answer.get("no_op").and_then(serde_json::Value::as_str) {

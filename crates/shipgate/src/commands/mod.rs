@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod audit;
+pub mod check;
 pub mod deploy;
 mod init;
 pub mod logs;
@@ -37,5 +38,8 @@ pub fn run(command: Command, out: &Output) -> Result<ExitStatus, Failure> {
         Command::Status(args) => status::status(&args, out),
         Command::History(args) => status::history(&args, out),
         Command::Logs(args) => logs::run(&args, out),
+        Command::Check(args) => check::check(&args, out),
+        Command::Drift(args) => check::drift(&args, out),
+        Command::Rules(args) => check::rules(&args, out),
     }
 }

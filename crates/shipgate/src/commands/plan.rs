@@ -20,12 +20,35 @@ pub struct PlanArgs {
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
     #[command(flatten)]
+    pub overrides: OverrideArgs,
+    #[command(flatten)]
     pub connect: ConnectArgs,
+}
+
+/// Overrides of deny findings for one deployment.
+#[derive(Debug, Args)]
+pub struct OverrideArgs {
+    /// Lift the deny finding of this rule (id like `SG0201` or name like `staging-first`) for
+    /// this deployment. Repeatable; needs `--reason`. Recorded in the audit ledger with who gave
+    /// it. Rules marked non-overridable (signatures, ledger integrity, …) cannot be lifted.
+    #[arg(long = "override", value_name = "RULE", requires = "reason")]
+    pub rules: Vec<String>,
+    /// Why the overrides are justified, for the audit ledger.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+}
+
+impl OverrideArgs {
+    /// The overrides as the API takes them.
+    pub fn json(&self) -> serde_json::Value {
+        let reason = self.reason.clone().unwrap_or_default();
+        self.rules.iter().map(|rule| serde_json::json!({"rule": rule, "reason": reason})).collect()
+    }
 }
 
 pub fn run(args: &PlanArgs, out: &Output) -> Result<ExitStatus, Failure> {
     let client = Client::new(&args.connect)?;
-    let (plan, raw) = fetch(&client, &args.env, &args.version)?;
+    let (plan, raw) = fetch(&client, &args.env, &args.version, &args.overrides)?;
     match args.format {
         Format::Json => out.data(&format!("{}\n", serde_json::to_string_pretty(&raw).unwrap_or_default()))?,
         Format::Human => out.data(&text(&plan))?,
@@ -37,9 +60,15 @@ pub fn run(args: &PlanArgs, out: &Output) -> Result<ExitStatus, Failure> {
 }
 
 /// `POST /environments/{env}/plan`: the plan, and the server's JSON as it came.
-pub fn fetch(client: &Client, env: &str, version: &str) -> Result<(PlanView, serde_json::Value), Failure> {
+pub fn fetch(
+    client: &Client,
+    env: &str,
+    version: &str,
+    overrides: &OverrideArgs,
+) -> Result<(PlanView, serde_json::Value), Failure> {
     let path = format!("/environments/{}/plan", segment(env));
-    let raw: serde_json::Value = client.post(&path, &serde_json::json!({ "version": version }), false)?;
+    let body = serde_json::json!({ "version": version, "overrides": overrides.json() });
+    let raw: serde_json::Value = client.post(&path, &body, false)?;
     let plan = serde_json::from_value(raw.clone()).map_err(|error| {
         Failure::internal(anyhow!("the server's plan is not what this shipgate expects: {error}"))
             .hint("are the server and this command the same shipgate version? `shipgate --version` tells")

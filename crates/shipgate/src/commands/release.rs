@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, anyhow};
 use clap::{Args, Subcommand};
 use shipgate_ledger::{LedgerError, NewEntry};
+use shipgate_policy::{JunitSummary, TestEvidence};
 use shipgate_store::{ReleaseRow, StoreError};
 
 use super::audit::{StoreArgs, data_dir, failure, open_existing_store, open_ledger, store_failure};
@@ -56,6 +57,17 @@ pub struct CreateArgs {
     /// The shipgate.toml stored with the release.
     #[arg(long, short = 'f', env = env_vars::SHIPGATE_FILE, default_value = shipgate_spec::FILE_NAME)]
     pub file: PathBuf,
+    /// Accept this exit status of a test run done elsewhere (CI) instead of running
+    /// `[pipeline] test`; pair it with `--junit`.
+    #[arg(long, value_name = "CODE", conflicts_with = "no_tests", allow_negative_numbers = true)]
+    pub test_exit: Option<i32>,
+    /// A JUnit XML report to summarise into the evidence (repeatable). Default: the files
+    /// matching `[pipeline] junit` after the tests ran.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Vec<PathBuf>,
+    /// Record no test evidence (production's gates will refuse the release).
+    #[arg(long)]
+    pub no_tests: bool,
 }
 
 pub fn run(args: ReleaseArgs, out: &Output) -> Result<ExitStatus, Failure> {
@@ -64,6 +76,89 @@ pub fn run(args: ReleaseArgs, out: &Output) -> Result<ExitStatus, Failure> {
         ReleaseCommand::List => list(&args.store, out),
         ReleaseCommand::Show { version } => show(&args.store, &version, out),
     }
+}
+
+/// The release's test evidence: the `[pipeline] test` commands run now (in shipgate.toml's
+/// folder, output passed through to standard error), or a result given with `--test-exit`, with
+/// the JUnit XML reports summed. `None` with `--no-tests` or when no test command is declared.
+fn test_evidence(
+    args: &CreateArgs,
+    spec: &shipgate_spec::Spec,
+    folder: &Path,
+    out: &Output,
+) -> Result<Option<TestEvidence>, Failure> {
+    if args.no_tests {
+        return Ok(None);
+    }
+    let exit_code = match args.test_exit {
+        Some(code) => code,
+        None if spec.pipeline.test.is_empty() => return Ok(None),
+        None => run_tests(&spec.pipeline.test, folder, out)?,
+    };
+    let reports = if args.junit.is_empty() {
+        spec.pipeline.junit.as_deref().map(|pattern| find_reports(folder, pattern)).transpose()?.unwrap_or_default()
+    } else {
+        args.junit.clone()
+    };
+    let mut junit: Option<JunitSummary> = None;
+    for report in &reports {
+        let text = std::fs::read_to_string(report)
+            .with_context(|| format!("cannot read the JUnit report `{}`", report.display()))
+            .map_err(Failure::usage)?;
+        let summary = shipgate_policy::parse_junit(&text)
+            .with_context(|| format!("`{}` is not a JUnit XML report", report.display()))
+            .map_err(|error| {
+                Failure::usage(error).hint("pass the XML file the test runner wrote, e.g. with `--junit`")
+            })?;
+        junit = Some(junit.map_or(summary, |sum| sum + summary));
+    }
+    Ok(Some(TestEvidence { exit_code, junit, command: spec.pipeline.test.clone() }))
+}
+
+/// Runs each test command with `sh -c`; the first failing status, or 0.
+fn run_tests(commands: &[String], folder: &Path, out: &Output) -> Result<i32, Failure> {
+    for command in commands {
+        out.message(&format!("running `{command}`\n"));
+        let status = std::process::Command::new("sh")
+            .args(["-c", command])
+            .current_dir(folder)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::from(std::io::stderr()))
+            .status()
+            .with_context(|| format!("cannot run the test command `{command}`"))
+            .map_err(Failure::internal)?;
+        if !status.success() {
+            // A signal has no code: report it as the shell would (128 + signal), or 1.
+            use std::os::unix::process::ExitStatusExt;
+            return Ok(status.code().or_else(|| status.signal().map(|signal| 128 + signal)).unwrap_or(1));
+        }
+    }
+    Ok(0)
+}
+
+/// The files under `folder` whose path relative to it matches `pattern` (a glob).
+fn find_reports(folder: &Path, pattern: &str) -> Result<Vec<PathBuf>, Failure> {
+    let matcher = globset::Glob::new(pattern)
+        .map_err(|error| Failure::usage(anyhow!("`[pipeline] junit = \"{pattern}\"` is not a valid glob: {error}")))?
+        .compile_matcher();
+    let mut found = Vec::new();
+    let mut pending = vec![folder.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+                if !matches!(name.to_str(), Some(".git" | "node_modules")) {
+                    pending.push(path);
+                }
+            } else if path.strip_prefix(folder).is_ok_and(|relative| matcher.is_match(relative)) {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
 }
 
 /// Labels that name a moving target rather than one build.
@@ -117,6 +212,7 @@ fn create(store_args: &StoreArgs, args: &CreateArgs, out: &Output) -> Result<Exi
                 .hint("pass `--artifact PATH` with a file, directory or .tar.gz"));
         }
     };
+    let evidence = test_evidence(args, &spec, &folder, out)?;
     let artifacts_root = data_dir(store_args)?.join("artifacts");
     let ledger = open_ledger(store_args)?;
     let artifact = shipgate_artifact::store(&artifact_path, &artifacts_root)
@@ -132,6 +228,7 @@ fn create(store_args: &StoreArgs, args: &CreateArgs, out: &Output) -> Result<Exi
         creator: std::env::var(env_vars::USER).unwrap_or_else(|_| "unknown".to_owned()),
         created: jiff::Timestamp::now().to_string(),
         spec: spec_text,
+        evidence: evidence.as_ref().map(|tests| serde_json::json!({"tests": tests}).to_string()),
     };
     let outcome = ledger.store().transact(|tx| {
         if let Some(existing) = tx.release(&row.version)? {
@@ -142,7 +239,7 @@ fn create(store_args: &StoreArgs, args: &CreateArgs, out: &Output) -> Result<Exi
             NewEntry::new(row.creator.clone(), "release.created", format!("{}@{}", spec.app.name, row.version));
         entry.details = serde_json::json!({
             "app": spec.app.name.as_str(), "version": row.version, "digest": row.digest,
-            "kind": row.kind, "source_commit": row.source_commit,
+            "kind": row.kind, "source_commit": row.source_commit, "tests": evidence,
         });
         ledger.append(tx, entry).map_err(CreateError::Ledger)?;
         Ok(())

@@ -32,6 +32,11 @@ pub struct ServerArgs {
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub orphan_grace: Duration,
 
+    /// How often each environment is checked for drift (instances, versions, weights, foreign
+    /// processes on its port); changes are recorded in the audit ledger.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub drift_interval: Duration,
+
     /// Serve the API over HTTPS with this PEM certificate chain (needs `--tls-key`).
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -61,6 +66,7 @@ pub fn run(args: ServerArgs, out: &Output) -> Result<ExitStatus, Failure> {
         orphan_grace: args.orphan_grace,
         tls: args.tls_cert.zip(args.tls_key),
         insecure_http: args.insecure_http,
+        drift_interval: args.drift_interval.max(Duration::from_millis(100)),
         step_delay: std::env::var(crate::env_vars::SHIPGATE_STEP_DELAY_MS)
             .ok()
             .and_then(|millis| millis.parse().ok())

@@ -14,6 +14,9 @@ pub fn run(args: &ValidateArgs, out: &Output) -> Result<ExitStatus, Failure> {
     let bytes = read_spec(&args.file)?;
     let display_path = args.file.display().to_string();
     match shipgate_spec::parse(&bytes) {
+        Ok(spec) if !shipgate_policy::unknown_policy_keys(&spec.policy).is_empty() => {
+            unknown_rules(&display_path, &bytes, &spec, args.format, out)
+        }
         Ok(spec) => {
             match args.format {
                 Format::Json => out.data("[]\n")?,
@@ -36,6 +39,52 @@ pub fn run(args: &ValidateArgs, out: &Output) -> Result<ExitStatus, Failure> {
             Ok(ExitStatus::Usage)
         }
     }
+}
+
+/// `[policy]` names rules by id or name; one the catalog does not know is a typo that would
+/// silently change nothing, so it is an error like any other in the file.
+fn unknown_rules(
+    path: &str,
+    bytes: &[u8],
+    spec: &shipgate_spec::Spec,
+    format: Format,
+    out: &Output,
+) -> Result<ExitStatus, Failure> {
+    let text = String::from_utf8_lossy(bytes);
+    let problems: Vec<(usize, String)> = shipgate_policy::unknown_policy_keys(&spec.policy)
+        .into_iter()
+        .map(|key| {
+            // The key's line: the first line of the file that starts with it.
+            let line = text
+                .lines()
+                .position(|line| {
+                    let line = line.trim_start().trim_start_matches('"');
+                    line.starts_with(key) && line[key.len()..].trim_start().trim_start_matches('"').starts_with('=')
+                })
+                .map_or(1, |index| index + 1);
+            (line, key.to_owned())
+        })
+        .collect();
+    let hint = "`shipgate rules` lists every rule with its id (`SG0201`) and name (`staging-first`)";
+    match format {
+        Format::Json => {
+            let items: Vec<serde_json::Value> = problems
+                .iter()
+                .map(|(line, key)| {
+                    serde_json::json!({"file": path, "line": line, "column": 1, "end_line": line, "end_column": 1,
+                                       "code": "unknown-rule", "message": format!("`[policy]` names no rule `{key}`"), "hint": hint})
+                })
+                .collect();
+            out.data(&format!("{}\n", serde_json::Value::Array(items)))?;
+        }
+        Format::Human => {
+            for (line, key) in &problems {
+                out.message(&format!("error[unknown-rule]: `[policy]` names no rule `{key}`\n  --> {path}:{line}:1\n   = hint: {hint}\n\n"));
+            }
+            out.message(&format!("error: `{path}` is not valid: {} problem(s)\n", problems.len()));
+        }
+    }
+    Ok(ExitStatus::Usage)
 }
 
 /// Reads at most one byte more than a spec may have, so a wrong path to a huge file fails

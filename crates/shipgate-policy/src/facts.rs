@@ -1,0 +1,149 @@
+//! The facts the rules judge. The server gathers them (store, agent, files); this crate only
+//! reads them. Everything the rules need, including the time, arrives here.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use shipgate_spec::Spec;
+
+/// Everything known about one proposed deployment of a release to an environment.
+#[derive(Debug, Clone, Serialize)]
+pub struct Facts {
+    /// The target environment.
+    pub environment: String,
+    /// The release's `shipgate.toml`, parsed.
+    pub spec: Spec,
+    /// Its text, to point findings at lines.
+    pub spec_text: String,
+    /// The spec's path relative to the repository root (SARIF `artifactLocation.uri`);
+    /// `shipgate.toml` when empty.
+    pub spec_path: String,
+    pub release: ReleaseFacts,
+    /// Every finished deployment, all environments, oldest first.
+    pub history: Vec<DeploymentFact>,
+    pub now: jiff::Timestamp,
+    /// Who asks for the deployment (`user:NAME` or a token's name).
+    pub actor: String,
+    /// What the environment looks like now; `None` when not gathered (the drift rules stay quiet).
+    pub observed: Option<ObservedState>,
+    /// Where the app's data may live; `None` until the spec declares data classes.
+    pub residency: Option<Residency>,
+}
+
+/// The release being deployed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseFacts {
+    /// The version label, e.g. `1.4.2`.
+    pub version: String,
+    /// The artifact's digest, `sha256:<64 lowercase hex>`.
+    pub digest: String,
+    /// The artifact's kind as the store records it: `file`, `directory` or `archive`.
+    pub kind: String,
+    pub source_commit: Option<String>,
+    /// [`crate::config_digest`] of the release's spec.
+    pub config_digest: String,
+    pub test_evidence: Option<TestEvidence>,
+}
+
+/// What running the tests left behind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestEvidence {
+    pub exit_code: i32,
+    /// The JUnit XML reports, summed ([`crate::parse_junit`]); `None` when there were none.
+    pub junit: Option<JunitSummary>,
+    /// The test command as run.
+    pub command: Vec<String>,
+}
+
+/// Counts from JUnit XML reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JunitSummary {
+    pub tests: u64,
+    pub failures: u64,
+    pub errors: u64,
+    pub skipped: u64,
+}
+
+impl std::ops::Add for JunitSummary {
+    type Output = JunitSummary;
+
+    fn add(self, other: JunitSummary) -> JunitSummary {
+        JunitSummary {
+            tests: self.tests.saturating_add(other.tests),
+            failures: self.failures.saturating_add(other.failures),
+            errors: self.errors.saturating_add(other.errors),
+            skipped: self.skipped.saturating_add(other.skipped),
+        }
+    }
+}
+
+/// One finished deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentFact {
+    pub environment: String,
+    pub version: String,
+    pub digest: String,
+    pub config_digest: String,
+    /// `succeeded`, `rolled_back`, `failed` or `aborted`.
+    pub status: String,
+    /// A later rollback moved the environment away from this release.
+    pub rolled_back_later: bool,
+}
+
+impl DeploymentFact {
+    /// Succeeded, and no rollback moved the environment away from it afterwards.
+    pub fn stood(&self) -> bool {
+        self.status == "succeeded" && !self.rolled_back_later
+    }
+}
+
+/// What the agent reports about the target environment, and what shipgate wants there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObservedState {
+    pub instances: Vec<ObservedInstance>,
+    /// Traffic per version, in percent (0 to 100). A version not listed gets none.
+    pub weights: Vec<(String, f64)>,
+    /// Processes that are not shipgate's, listening on some address.
+    pub foreign_listeners: Vec<ForeignListener>,
+    pub desired: DesiredState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedInstance {
+    pub id: String,
+    pub version: String,
+    /// The agent's state: `starting`, `healthy`, `unhealthy`, `backoff`, `crashloop`,
+    /// `draining` or `stopped`.
+    pub state: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForeignListener {
+    /// `IP:PORT` (`[IPv6]:PORT`); `*:PORT` means every address.
+    pub address: String,
+    pub pid: Option<u32>,
+    pub command: Option<String>,
+}
+
+/// What the engine last put in the environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredState {
+    /// The release that serves all traffic outside a deployment.
+    pub active_version: Option<String>,
+    /// Declared `replicas` of the environment.
+    pub replicas: u32,
+    /// The target of the deployment running now, if one is.
+    pub deploying_version: Option<String>,
+    /// Releases kept running without traffic for an instant rollback (`KeepWarm`).
+    pub warm_versions: Vec<String>,
+}
+
+/// Where an app's data may be stored: its data classes and, per class, the regions allowed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Residency {
+    /// e.g. `personal`, `payment`.
+    pub data_classes: Vec<String>,
+    /// Data class to allowed regions. A region ending in `*` is a prefix (`eu-*`). A class
+    /// without an entry is allowed nowhere.
+    pub allowed_regions: BTreeMap<String, Vec<String>>,
+}
