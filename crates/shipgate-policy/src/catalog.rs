@@ -839,18 +839,20 @@ pub(crate) const MIGRATION_NOT_REHEARSED: RuleDoc = RuleDoc {
     severity: Deny,
     elsewhere: None,
     overridable: true,
-    implemented: false,
+    implemented: true,
     practice: MIGRATION_TESTING,
     summary: "production would apply a migration set with no rehearsal evidence for its exact digest",
     docs: "\
 **Why.** A migration that worked on an empty test database can lock a large production table
 for minutes or fail on real data.
 
-**What it checks (planned).** The release's pending migration set (its digest, see
-`shipgate-migrate`) has a successful `shipgate migrate rehearse` record against a copy of
-production data.
+**What it checks.** When the spec declares `[migrations]`, the release carries the digest of
+its migration set (stored by `shipgate release create`) and a passing `shipgate migrate
+rehearse` record for exactly that digest (the evidence file in `.shipgate/rehearsals/` when the
+release was created). Production only.
 
-**How to fix.** Run `shipgate migrate rehearse` for the release and deploy again.
+**How to fix.** Run `shipgate migrate rehearse` against a copy of production data, then create
+the release (a new label) from that folder so the evidence travels with it.
 
 **Example.** Release `1.5.0` adds `expand/0007_add_index.sql`; no rehearsal recorded for the
 set with it.",

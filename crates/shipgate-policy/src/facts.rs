@@ -43,6 +43,18 @@ pub struct ReleaseFacts {
     /// [`crate::config_digest`] of the release's spec.
     pub config_digest: String,
     pub test_evidence: Option<TestEvidence>,
+    /// The migrations shipped with the release, when the spec declares `[migrations]`.
+    #[serde(default)]
+    pub migrations: Option<MigrationEvidence>,
+}
+
+/// The release's migration set and what its rehearsal showed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MigrationEvidence {
+    /// The digest of the migration set (`shipgate migrate rehearse` keys evidence by it).
+    pub set_digest: String,
+    /// `Some(passed)` when a rehearsal of exactly this set was recorded with the release.
+    pub rehearsal_passed: Option<bool>,
 }
 
 /// What running the tests left behind.

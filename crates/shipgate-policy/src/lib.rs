@@ -28,8 +28,8 @@ mod rules;
 pub use catalog::{DOCS_BASE, PRACTICES, RuleDoc, catalog, rule};
 pub use config::config_digest;
 pub use facts::{
-    DeploymentFact, DesiredState, Facts, ForeignListener, JunitSummary, ObservedInstance, ObservedState, ReleaseFacts,
-    Residency, TestEvidence,
+    DeploymentFact, DesiredState, Facts, ForeignListener, JunitSummary, MigrationEvidence, ObservedInstance,
+    ObservedState, ReleaseFacts, Residency, TestEvidence,
 };
 pub use finding::{Finding, Severity, Subject, denies, sort_findings};
 pub use image::{ImageReference, ImageReferenceError, parse_image_reference};

@@ -15,6 +15,7 @@ use std::time::Duration;
 use serde_json::json;
 use shipgate_agent::api::{InstanceState, InstanceStatus};
 use shipgate_engine::{Plan, Step};
+use shipgate_migrate::apply::{self, Phases};
 use shipgate_spec::Spec;
 use shipgate_store::{DeploymentRow, EnvironmentRow};
 use tokio::sync::watch;
@@ -132,28 +133,40 @@ impl Executor {
             if !self.step_delay.is_zero() {
                 tokio::time::sleep(self.step_delay).await;
             }
-            let outcome = match self.step(&mut run, index, step, resumed).await {
-                Ok(outcome) => outcome,
-                Err(StepError::Failed(reason)) => {
-                    self.step_failed(&run, index, &reason).await?;
-                    return self.roll_back(&mut run, reason, status::ROLLED_BACK).await;
+            let outcome = loop {
+                let failure = match self.step(&mut run, index, step, resumed).await {
+                    Ok(outcome) => break outcome,
+                    Err(error @ StepError::Record(_)) => return Err(error),
+                    Err(StepError::Aborted(reason)) => {
+                        self.step_failed(&run, index, &format!("aborted: {reason}")).await?;
+                        return self.roll_back(&mut run, reason, status::ABORTED).await;
+                    }
+                    Err(StepError::Failed(reason)) => reason,
+                    Err(StepError::Agent(error)) => error.to_string(),
+                };
+                self.step_failed(&run, index, &failure).await?;
+                if !self.expand_applied(&run).await? {
+                    return self.roll_back(&mut run, failure, status::ROLLED_BACK).await;
                 }
-                Err(StepError::Aborted(reason)) => {
-                    self.step_failed(&run, index, &format!("aborted: {reason}")).await?;
-                    return self.roll_back(&mut run, reason, status::ABORTED).await;
+                // Expand migrations ran: rolling the code back is a decision for a person.
+                let reason = format!(
+                    "{failure}; expand migrations were applied, so shipgate does not roll back by itself: \
+                     `shipgate deploy resume {id}` retries this step, `shipgate deploy abort {id}` returns traffic \
+                     to the previous release (the expanded schema stays)"
+                );
+                run.row.reason = Some(reason);
+                match self.pause(&mut run, index).await {
+                    Ok(()) => {}
+                    Err(StepError::Aborted(reason)) => return self.roll_back(&mut run, reason, status::ABORTED).await,
+                    Err(error) => return Err(error),
                 }
-                Err(StepError::Agent(error)) => {
-                    let reason = error.to_string();
-                    self.step_failed(&run, index, &reason).await?;
-                    return self.roll_back(&mut run, reason, status::ROLLED_BACK).await;
-                }
-                Err(error @ StepError::Record(_)) => return Err(error),
             };
             run.row.next_step = index + 1;
             self.recorder
                 .record(
                     Change::event(&run.row, kinds::STEP_DONE, outcome.detail)
                         .step(index)
+                        .data(outcome.data)
                         .update_row()
                         .environment(outcome.environment)
                         .ledger(actions::STEP_DONE),
@@ -213,9 +226,13 @@ impl Executor {
         let to = run.plan.to.version.clone();
         match step {
             Step::Gates => self.gates(run).await,
-            Step::MigrateExpand | Step::MigrateContract => {
-                Ok(Outcome::detail("migrations are applied with `shipgate migrate apply`; not run by the engine yet"))
-            }
+            Step::MigrateExpand => self.migrate(run, &run.plan.to.version.clone(), Phases::ExpandOnly).await,
+            // Contract migrations shipped by the previous release: no running code needs the old
+            // schema any more. Those of this release wait for the next deployment.
+            Step::MigrateContract => match run.plan.from.clone() {
+                Some(from) => self.migrate(run, &from.version, Phases::ContractOnly).await,
+                None => Ok(Outcome::detail("no previous release, so no contract migration is due")),
+            },
             Step::StartInstances { version, count } => self.start_instances(run, version, *count).await,
             Step::WaitHealthy { version, count } => self.wait_healthy(run, index, version, *count).await,
             Step::Smoke { version, before_traffic } => {
@@ -282,7 +299,11 @@ impl Executor {
                     previous_version: run.plan.from.as_ref().map(|from| from.version.clone()),
                     warm_until: None,
                 };
-                Ok(Outcome { detail: format!("{version} takes all traffic"), environment: Some(environment) })
+                Ok(Outcome {
+                    detail: format!("{version} takes all traffic"),
+                    environment: Some(environment),
+                    data: json!({}),
+                })
             }
             Step::KeepWarm { version, duration } => {
                 let until = jiff::Timestamp::now()
@@ -292,7 +313,11 @@ impl Executor {
                 let mut environment = self.environment(&run.row.environment).await?;
                 environment.previous_version = Some(version.clone());
                 environment.warm_until = Some(until.clone());
-                Ok(Outcome { detail: format!("{version} stays warm until {until}"), environment: Some(environment) })
+                Ok(Outcome {
+                    detail: format!("{version} stays warm until {until}"),
+                    environment: Some(environment),
+                    data: json!({}),
+                })
             }
             Step::StopVersion { version } => {
                 let environment = self.environment(&run.row.environment).await?;
@@ -442,12 +467,13 @@ impl Executor {
     async fn pause(&self, run: &mut Run, index: u32) -> Result<(), StepError> {
         if run.row.status != status::PAUSED {
             run.row.status = status::PAUSED.into();
+            let message = match &run.row.reason {
+                Some(reason) => format!("paused: {reason}"),
+                None => "paused: run `shipgate deploy resume` to go on".to_owned(),
+            };
             self.recorder
                 .record(
-                    Change::event(&run.row, kinds::PAUSED, "paused: run `shipgate deploy resume` to go on")
-                        .step(index)
-                        .update_row()
-                        .ledger(actions::PAUSED),
+                    Change::event(&run.row, kinds::PAUSED, message).step(index).update_row().ledger(actions::PAUSED),
                 )
                 .await?;
         }
@@ -470,7 +496,92 @@ impl Executor {
             let _ = tokio::time::timeout(Duration::from_secs(1), run.signal.changed()).await;
         }
         run.row.status = status::RUNNING.into();
+        run.row.reason = None;
         Ok(())
+    }
+
+    /// Whether this deployment's expand step applied any migration.
+    async fn expand_applied(&self, run: &Run) -> Result<bool, StepError> {
+        let Some(index) = run.plan.steps.iter().position(|step| matches!(step, Step::MigrateExpand)) else {
+            return Ok(false);
+        };
+        let (id, index) = (run.row.id, u32::try_from(index).unwrap_or(u32::MAX));
+        let events = self
+            .recorder
+            .blocking(move |recorder| Ok(recorder.store.read(|reader| reader.deployment_events(id, 0))?))
+            .await?;
+        Ok(events.iter().any(|event| {
+            event.kind == kinds::STEP_DONE
+                && event.step_index == Some(index)
+                && serde_json::from_str::<serde_json::Value>(&event.data)
+                    .is_ok_and(|data| data["applied"].as_array().is_some_and(|applied| !applied.is_empty()))
+        }))
+    }
+
+    /// Applies `phases` of the migrations shipped with release `version`, from their stored
+    /// copy, to the database named by `[migrations] database` (read from the server's
+    /// environment until secrets storage exists).
+    async fn migrate(&self, run: &Run, version: &str, phases: Phases) -> Result<Outcome, StepError> {
+        let Some(migrations) = run.spec.migrations.clone() else {
+            return Ok(Outcome::detail("the release declares no migrations"));
+        };
+        let release = self.release(version).await?;
+        let stored = release
+            .evidence
+            .as_deref()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+            .and_then(|evidence| evidence["migrations"]["artifact"].as_str().map(str::to_owned));
+        let Some(stored) = stored else {
+            return Ok(Outcome::detail(format!("release {version} ships no migrations")));
+        };
+        let url = std::env::var(&migrations.database).map_err(|_| {
+            StepError::Failed(format!(
+                "the server has no `${}`: start `shipgate server` with the database URL named by `[migrations] database`",
+                migrations.database
+            ))
+        })?;
+        let dir = shipgate_artifact::stored_path(&self.data_dir.join("artifacts"), &stored);
+        let phase = if phases == Phases::ExpandOnly { "expand" } else { "contract" };
+        let applied: Vec<String> = match migrations.command {
+            Some(_) if phases == Phases::ContractOnly => {
+                return Ok(Outcome::detail("the migration framework's command runs every phase in the expand step"));
+            }
+            Some(command) => {
+                let variable = migrations.database.clone();
+                let run = tokio::task::spawn_blocking(move || {
+                    shipgate_migrate::command::run(&command, &dir, &variable, &url)
+                })
+                .await
+                .map_err(|error| StepError::Failed(error.to_string()))?
+                .map_err(StepError::Failed)?;
+                if !run.success {
+                    return Err(StepError::Failed(format!("`{}` failed: {}", run.command, run.output_tail)));
+                }
+                vec![format!("`{}` ({} ms)", run.command, run.duration_ms)]
+            }
+            None => tokio::task::spawn_blocking(move || {
+                let set = shipgate_migrate::layout::load_dir(&dir).map_err(|errors| {
+                    format!(
+                        "the stored migrations do not load: {}",
+                        errors.first().map(ToString::to_string).unwrap_or_default()
+                    )
+                })?;
+                let mut client = apply::connect(&url).map_err(|error| error.to_string())?;
+                apply::apply(&mut client, &set, phases, apply::Timeouts::default()).map_err(|error| error.to_string())
+            })
+            .await
+            .map_err(|error| StepError::Failed(error.to_string()))?
+            .map_err(|error| StepError::Failed(format!("{phase} migrations failed: {error}")))?
+            .into_iter()
+            .map(|applied| applied.path)
+            .collect(),
+        };
+        let detail = if applied.is_empty() {
+            format!("no {phase} migration pending")
+        } else {
+            format!("applied {phase} migrations of {version}: {}", applied.join(", "))
+        };
+        Ok(Outcome { detail, environment: None, data: json!({"applied": applied}) })
     }
 
     fn check_signal(&self, run: &Run) -> Result<(), StepError> {
@@ -636,11 +747,13 @@ struct Outcome {
     detail: String,
     /// The environment's new state, recorded with the step's `done`.
     environment: Option<EnvironmentRow>,
+    /// Recorded with the step's `done` event (e.g. the migrations applied).
+    data: serde_json::Value,
 }
 
 impl Outcome {
     fn detail(detail: impl Into<String>) -> Outcome {
-        Outcome { detail: detail.into(), environment: None }
+        Outcome { detail: detail.into(), environment: None, data: json!({}) }
     }
 }
 

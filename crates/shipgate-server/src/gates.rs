@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shipgate_policy::{
-    DeploymentFact, DesiredState, Facts, Finding, Lifting, ObservedInstance, ObservedState, ReleaseFacts, TestEvidence,
+    DeploymentFact, DesiredState, Facts, Finding, Lifting, MigrationEvidence, ObservedInstance, ObservedState,
+    ReleaseFacts, TestEvidence,
 };
 use shipgate_store::{DeploymentRow, EnvironmentRow, ReleaseRow};
 
@@ -71,11 +72,16 @@ pub async fn gather(
     let digests: BTreeMap<&str, &str> =
         stored.releases.iter().map(|row| (row.version.as_str(), row.digest.as_str())).collect();
     let history = history(&stored.deployments, &digests, &config_digests);
-    let test_evidence = release
-        .evidence
-        .as_deref()
-        .and_then(|text| serde_json::from_str::<Value>(text).ok())
-        .and_then(|value| serde_json::from_value::<TestEvidence>(value.get("tests")?.clone()).ok());
+    let evidence = release.evidence.as_deref().and_then(|text| serde_json::from_str::<Value>(text).ok());
+    let test_evidence =
+        evidence.as_ref().and_then(|value| serde_json::from_value::<TestEvidence>(value.get("tests")?.clone()).ok());
+    let migrations = evidence.as_ref().and_then(|value| {
+        let migrations = value.get("migrations")?;
+        Some(MigrationEvidence {
+            set_digest: migrations["set_digest"].as_str()?.to_owned(),
+            rehearsal_passed: migrations["rehearsal"]["passed"].as_bool(),
+        })
+    });
     let observed = if observe {
         Some(observe_environment(executor, &spec, environment, stored.environment.as_ref(), &stored.deployments).await?)
     } else {
@@ -92,6 +98,7 @@ pub async fn gather(
             source_commit: release.source_commit.clone(),
             config_digest: shipgate_policy::config_digest(&spec),
             test_evidence,
+            migrations,
         },
         history,
         now: jiff::Timestamp::now(),

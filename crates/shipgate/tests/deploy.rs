@@ -36,10 +36,16 @@ struct Cluster {
     token: String,
     database: Option<String>,
     delay_ms: u64,
+    /// Extra environment of the server (the app database's URL for migrations).
+    server_env: Vec<(String, String)>,
 }
 
 impl Cluster {
     fn start(database: Option<String>, delay_ms: u64) -> Cluster {
+        Cluster::start_with(database, delay_ms, Vec::new())
+    }
+
+    fn start_with(database: Option<String>, delay_ms: u64, server_env: Vec<(String, String)>) -> Cluster {
         adopt_orphans();
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("agent");
@@ -68,6 +74,7 @@ impl Cluster {
             token: String::new(),
             database,
             delay_ms,
+            server_env,
         };
         cluster.start_server();
         cluster
@@ -81,12 +88,22 @@ impl Cluster {
         let api = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let mut command = Command::new(env!("CARGO_BIN_EXE_shipgate"));
         command
-            .args(["server", "--orphan-grace", "1s", "--listen", &api.to_string(), "--data-dir"])
+            .args([
+                "server",
+                "--orphan-grace",
+                "1s",
+                "--drift-interval",
+                "300ms",
+                "--listen",
+                &api.to_string(),
+                "--data-dir",
+            ])
             .arg(self.path("data"))
             .arg("--agent-socket")
             .arg(self.path("agent/control.sock"))
             .env("NO_COLOR", "1")
             .env("SHIPGATE_STEP_DELAY_MS", self.delay_ms.to_string())
+            .envs(self.server_env.iter().map(|(key, value)| (key.as_str(), value.as_str())))
             .env("SHIPGATE_CREDENTIALS", self.path("credentials.json"))
             .stdout(Stdio::piped())
             .stderr(std::fs::OpenOptions::new().create(true).append(true).open(self.path("server.log")).unwrap());
@@ -865,6 +882,33 @@ fn drift_is_found_when_an_instance_dies_or_a_stranger_takes_the_port() {
         }
         assert!(Instant::now() < deadline, "no replica drift after killing an instance: {drift:#}");
     }
+    // The server's own periodic check (every 300 ms in these tests) records drift in the ledger:
+    // an instance of a version no deployment owns runs until the reconciler stops it (1 s grace).
+    let stray = json!({"id": "stray", "service": "web-staging", "version": "handmade",
+                       "artifact_dir": cluster.path("."), "command": [sample_bin()]});
+    let (status, body) = common::load::agent_api(&cluster.path("agent"), "POST", "/v1/instances", &stray.to_string());
+    assert_eq!(status, 201, "{body}");
+    let recorded = || {
+        let log = Command::new(env!("CARGO_BIN_EXE_shipgate"))
+            .args(["audit", "log", "--format", "json", "--action", "drift.*", "--data-dir"])
+            .arg(cluster.path("data"))
+            .output()
+            .unwrap();
+        serde_json::from_slice::<Value>(&log.stdout).unwrap_or(Value::Null)
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let detected = |entries: &Value| {
+        entries.as_array().is_some_and(|entries| {
+            entries.iter().any(|entry| {
+                entry["action"] == "drift.detected"
+                    && entry["details"]["findings"].as_array().is_some_and(|f| f.iter().any(|f| f["rule"] == "SG0403"))
+            })
+        })
+    };
+    while !detected(&recorded()) {
+        assert!(Instant::now() < deadline, "no drift.detected entry: {:#}\n{}", recorded(), cluster.log("server.log"));
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     // A foreign process on another environment's port, before shipgate ever deployed there.
     let other = SocketAddr::from(([127, 0, 0, 1], free_port()));
@@ -877,4 +921,89 @@ fn drift_is_found_when_an_instance_dies_or_a_stranger_takes_the_port() {
     drop(stranger);
     let foreign = foreign.unwrap_or_else(|| panic!("no foreign-listener finding: {drift:#}"));
     assert!(foreign["message"].as_str().unwrap().contains(&std::process::id().to_string()), "{foreign:#}");
+}
+
+/// Writes migration files into release `version`'s project folder before it is created.
+fn migration_files(cluster: &Cluster, version: &str, files: &[(&str, &str)]) {
+    for (path, sql) in files {
+        let path = cluster.path(&format!("project-{version}/migrations/{path}"));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, sql).unwrap();
+    }
+}
+
+fn psql(url: &str, sql: &str) -> String {
+    let output = Command::new("psql").args(["--quiet", "--no-psqlrc", "-tA", url, "-c", sql]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+#[test]
+fn expand_runs_before_traffic_and_contract_one_release_later() {
+    let Some(app_db) = common::TestDb::create("appmigrations") else { return };
+    let url = app_db.url();
+    let cluster = Cluster::start_with(None, 0, vec![("DATABASE_URL".into(), url.clone())]);
+    let environments = format!(
+        "[secrets]\nDATABASE_URL = {{}}\n[migrations]\ndatabase = \"DATABASE_URL\"\n\
+         [environments.staging]\nlisten = \"{}\"\nstrategy = {{ canary = [ {{ weight = 50, hold = \"0s\" }} ] }}\n",
+        cluster.listen
+    );
+    let v1 = [("expand/0001_items.up.sql", "CREATE TABLE items (id int PRIMARY KEY, legacy text);")];
+    let contract = ("contract/0002_drop_legacy.up.sql", "ALTER TABLE items DROP COLUMN legacy;");
+    let columns = || {
+        psql(
+            &url,
+            "SELECT string_agg(column_name, ',' ORDER BY column_name) FROM information_schema.columns WHERE table_name = 'items'",
+        )
+    };
+
+    migration_files(&cluster, "v1", &v1);
+    cluster.release_with("v1", "", &environments, &[]);
+    let first = cluster.outcome(cluster.deploy("v1"));
+    assert_eq!(first["status"], "succeeded", "{first:#}");
+    let steps = first["steps"].as_array().unwrap();
+    let position = |name: &str| steps.iter().position(|step| step["step"]["step"] == name).unwrap();
+    assert!(position("migrate_expand") < position("start_instances"), "expand runs before any new instance");
+    assert!(steps[position("migrate_expand")]["detail"].as_str().unwrap().contains("0001_items"), "{first:#}");
+    assert_eq!(columns(), "id,legacy");
+
+    // v2 ships a contract migration: not applied while v1 may still run.
+    migration_files(&cluster, "v2", &[v1[0], contract]);
+    cluster.release_with("v2", "", &environments, &[]);
+    assert_eq!(cluster.outcome(cluster.deploy("v2"))["status"], "succeeded");
+    assert_eq!(columns(), "id,legacy", "the contract migration waits for the next release");
+
+    // v3: v2's contract migration runs once v2 (which no longer needed the column) is replaced.
+    migration_files(&cluster, "v3", &[v1[0], contract]);
+    cluster.release_with("v3", "", &environments, &[]);
+    let third = cluster.outcome(cluster.deploy("v3"));
+    assert_eq!(third["status"], "succeeded", "{third:#}");
+    assert_eq!(columns(), "id");
+
+    // v4 expands, then never becomes healthy: shipgate pauses instead of rolling back past the
+    // applied expand, and says why; abort then returns traffic to v3.
+    migration_files(
+        &cluster,
+        "v4",
+        &[v1[0], contract, ("expand/0003_add_note.up.sql", "ALTER TABLE items ADD COLUMN note text;")],
+    );
+    cluster.release_with("v4", ", SAMPLE_UNHEALTHY = \"1\"", &environments, &[]);
+    let id = cluster.deploy("v4");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let paused = loop {
+        let (_, body) = cluster.call("GET", &format!("/api/v1/deployments/{id}"), None);
+        if body["status"] == "paused" {
+            break body;
+        }
+        assert!(body["finished"].is_null(), "it should pause, not finish: {body:#}");
+        assert!(Instant::now() < deadline, "never paused: {body:#}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(paused["reason"].as_str().unwrap().contains("expand migrations were applied"), "{paused:#}");
+    assert_eq!(columns(), "id,note");
+    assert_eq!(cluster.answering(), "v3", "traffic stayed on the stable release");
+    let (status, body) =
+        cluster.call("POST", &format!("/api/v1/deployments/{id}/abort"), Some(json!({"reason": "bad build"})));
+    assert_eq!((status, body["status"].as_str()), (200, Some("aborted")), "{body:#}");
+    assert_eq!(cluster.answering(), "v3");
 }

@@ -27,6 +27,7 @@ const CHECKS: &[Check] = &[
     release::version_label_reused,
     release::test_evidence,
     release::vulnerability_scan,
+    release::migration_rehearsal,
     promotion::unknown_environment,
     promotion::staging_first,
     promotion::config_through_staging,

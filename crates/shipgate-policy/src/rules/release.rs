@@ -4,8 +4,9 @@ use shipgate_spec::Artifact;
 
 use super::{Context, count, short};
 use crate::catalog::{
-    ARTIFACT_NOT_CONTENT_ADDRESSED, IMAGE_TAG_WITHOUT_DIGEST, MISSING_TEST_EVIDENCE, MUTABLE_ARTIFACT,
-    MUTABLE_VERSION_LABEL, NO_VULNERABILITY_SCAN, TESTS_FAILED, TESTS_INCOMPLETE, VERSION_LABEL_REUSED,
+    ARTIFACT_NOT_CONTENT_ADDRESSED, IMAGE_TAG_WITHOUT_DIGEST, MIGRATION_NOT_REHEARSED, MISSING_TEST_EVIDENCE,
+    MUTABLE_ARTIFACT, MUTABLE_VERSION_LABEL, NO_VULNERABILITY_SCAN, TESTS_FAILED, TESTS_INCOMPLETE,
+    VERSION_LABEL_REUSED,
 };
 use crate::finding::Finding;
 use crate::image::parse_image_reference;
@@ -161,6 +162,35 @@ pub(super) fn version_label_reused(context: &Context<'_>, out: &mut Vec<Finding>
         format!("version label `{}` was deployed to `{}` with {what}", release.version, other.environment),
         "give every build its own version label: create this one as a new release with a new label",
         context.at(&["artifact"]),
+    ));
+}
+
+/// SG0501: the migration set shipped with the release was rehearsed, and passed.
+pub(super) fn migration_rehearsal(context: &Context<'_>, out: &mut Vec<Finding>) {
+    if context.facts.spec.migrations.is_none() {
+        return;
+    }
+    let Some(severity) = context.severity(&MIGRATION_NOT_REHEARSED) else { return };
+    let version = context.version();
+    let message = match &context.facts.release.migrations {
+        None => format!("release `{version}` carries no migration set to check"),
+        Some(evidence) => match evidence.rehearsal_passed {
+            Some(true) => return,
+            Some(false) => format!(
+                "the rehearsal of release `{version}`'s migrations (set `{}`) failed",
+                short(&evidence.set_digest)
+            ),
+            None => {
+                format!("release `{version}`'s migrations (set `{}`) were never rehearsed", short(&evidence.set_digest))
+            }
+        },
+    };
+    out.push(Finding::new(
+        &MIGRATION_NOT_REHEARSED,
+        severity,
+        message,
+        "run `shipgate migrate rehearse` against a copy of production data, then create the release again from that folder so the evidence travels with it",
+        context.at(&["migrations"]),
     ));
 }
 

@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 
 use crate::facts::{
-    DeploymentFact, DesiredState, Facts, ForeignListener, JunitSummary, ObservedInstance, ObservedState, ReleaseFacts,
-    Residency, TestEvidence,
+    DeploymentFact, DesiredState, Facts, ForeignListener, JunitSummary, MigrationEvidence, ObservedInstance,
+    ObservedState, ReleaseFacts, Residency, TestEvidence,
 };
 use crate::finding::Finding;
 use crate::finding::Severity::{self, Deny, Warn};
@@ -102,6 +102,7 @@ fn facts(environment: &str, spec_text: &str) -> Facts {
                 junit: Some(JunitSummary { tests: 120, failures: 0, errors: 0, skipped: 0 }),
                 command: vec!["cargo".to_owned(), "test".to_owned()],
             }),
+            migrations: None,
         },
         history: vec![deployment("staging", "1.4.2", DIGEST, CONFIG, "succeeded")],
         now: "2026-03-03T10:00:00Z".parse().unwrap(),
@@ -155,6 +156,14 @@ const UNKNOWN_HINT: &str = "find out who started them and stop them; if that ver
 const TRAFFIC_HINT: &str = "only a deployment changes traffic weights: find out what changed the agent's routing, then put all traffic back on `1.4.1` through shipgate";
 const REPLICAS_HINT: &str = "see `shipgate status production` and the instances' logs for why they are not healthy; the agent restarts crashed instances by itself";
 const RESIDENCY_HINT: &str = "run `production` in a region every data class allows, or extend the allowed regions if the data may legally live in `us-east-1`";
+
+const REHEARSE_HINT: &str = "run `shipgate migrate rehearse` against a copy of production data, then create the release again from that folder so the evidence travels with it";
+
+/// Edits of [`SPEC`] that declare migrations.
+const MIGRATIONS: &[(&str, &str)] = &[(
+    "[environments.staging]",
+    "[secrets]\nDATABASE_URL = {}\n\n[migrations]\ndatabase = \"DATABASE_URL\"\n\n[environments.staging]",
+)];
 
 /// The line an image replaces in [`SPEC`].
 const PATH: &str = "path = \"target/release/hello\"";
@@ -357,6 +366,48 @@ fn cases() -> Vec<Case> {
             |f| f.history.push(deployment("qa", "1.4.2", DIGEST, CONFIG, "succeeded")),
             &[],
         ),
+        // --- SG0501 migration-not-rehearsed ------------------------------------------------------
+        case(
+            "SG0501: migrations never rehearsed, production",
+            "production",
+            MIGRATIONS,
+            |f| {
+                f.release.migrations =
+                    Some(MigrationEvidence { set_digest: "9f86d081884c7d65".into(), rehearsal_passed: None })
+            },
+            &[(
+                "SG0501",
+                Deny,
+                "release `1.4.2`'s migrations (set `9f86d081884c…`) were never rehearsed",
+                REHEARSE_HINT,
+            )],
+        ),
+        case(
+            "SG0501: a failed rehearsal",
+            "production",
+            MIGRATIONS,
+            |f| {
+                f.release.migrations =
+                    Some(MigrationEvidence { set_digest: "9f86d081884c7d65".into(), rehearsal_passed: Some(false) })
+            },
+            &[(
+                "SG0501",
+                Deny,
+                "the rehearsal of release `1.4.2`'s migrations (set `9f86d081884c…`) failed",
+                REHEARSE_HINT,
+            )],
+        ),
+        case(
+            "SG0501: quiet when rehearsed, or in staging",
+            "production",
+            MIGRATIONS,
+            |f| {
+                f.release.migrations =
+                    Some(MigrationEvidence { set_digest: "9f86d081884c7d65".into(), rehearsal_passed: Some(true) })
+            },
+            &[],
+        ),
+        case("SG0501: quiet in staging", "staging", MIGRATIONS, no_change, &[]),
         // --- SG0106 missing-test-evidence ---------------------------------------------------------
         case(
             "SG0106: no evidence, production",

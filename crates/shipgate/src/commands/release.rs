@@ -115,6 +115,47 @@ fn test_evidence(
     Ok(Some(TestEvidence { exit_code, junit, command: spec.pipeline.test.clone() }))
 }
 
+/// The evidence column: tests and migrations, each when there is any.
+fn release_evidence(tests: Option<&TestEvidence>, migrations: Option<&serde_json::Value>) -> Option<String> {
+    if tests.is_none() && migrations.is_none() {
+        return None;
+    }
+    Some(serde_json::json!({"tests": tests, "migrations": migrations}).to_string())
+}
+
+/// The release's migrations travel with it: the folder is stored content-addressed like the
+/// artifact (the engine applies expand and contract from this copy), with the set's digest and
+/// the rehearsal evidence `shipgate migrate rehearse` left for that digest, if any.
+fn migrations_evidence(
+    spec: &shipgate_spec::Spec,
+    folder: &Path,
+    artifacts_root: &Path,
+) -> Result<Option<serde_json::Value>, Failure> {
+    let Some(migrations) = &spec.migrations else { return Ok(None) };
+    let dir = folder.join(&migrations.dir);
+    let set_digest = match &migrations.command {
+        Some(command) => shipgate_migrate::command::digest(&dir, command),
+        None => shipgate_migrate::layout::load_dir(&dir)
+            .map_err(|errors| {
+                let first = errors.first().map(ToString::to_string).unwrap_or_default();
+                Failure::usage(anyhow!("the migrations in `{}` do not load: {first}", dir.display()))
+                    .hint("`shipgate migrate lint` shows every problem")
+            })?
+            .digest(),
+    };
+    let stored = shipgate_artifact::store(&dir, artifacts_root)
+        .with_context(|| format!("cannot store the migrations `{}`", dir.display()))
+        .map_err(Failure::usage)?;
+    let rehearsal_path = folder.join(".shipgate/rehearsals").join(format!("{set_digest}.json"));
+    let rehearsal = std::fs::read(&rehearsal_path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .map(
+            |evidence| serde_json::json!({"passed": evidence["passed"].as_bool() == Some(true), "evidence": evidence}),
+        );
+    Ok(Some(serde_json::json!({"artifact": stored.digest, "set_digest": set_digest, "rehearsal": rehearsal})))
+}
+
 /// Runs each test command with `sh -c`; the first failing status, or 0.
 fn run_tests(commands: &[String], folder: &Path, out: &Output) -> Result<i32, Failure> {
     for command in commands {
@@ -214,6 +255,7 @@ fn create(store_args: &StoreArgs, args: &CreateArgs, out: &Output) -> Result<Exi
     };
     let evidence = test_evidence(args, &spec, &folder, out)?;
     let artifacts_root = data_dir(store_args)?.join("artifacts");
+    let migrations = migrations_evidence(&spec, &folder, &artifacts_root)?;
     let ledger = open_ledger(store_args)?;
     let artifact = shipgate_artifact::store(&artifact_path, &artifacts_root)
         .with_context(|| format!("cannot store the artifact `{}`", artifact_path.display()))
@@ -228,7 +270,7 @@ fn create(store_args: &StoreArgs, args: &CreateArgs, out: &Output) -> Result<Exi
         creator: std::env::var(env_vars::USER).unwrap_or_else(|_| "unknown".to_owned()),
         created: jiff::Timestamp::now().to_string(),
         spec: spec_text,
-        evidence: evidence.as_ref().map(|tests| serde_json::json!({"tests": tests}).to_string()),
+        evidence: release_evidence(evidence.as_ref(), migrations.as_ref()),
     };
     let outcome = ledger.store().transact(|tx| {
         if let Some(existing) = tx.release(&row.version)? {
