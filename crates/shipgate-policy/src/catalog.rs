@@ -953,16 +953,18 @@ pub(crate) const SECRET_IN_SOURCE: RuleDoc = RuleDoc {
     severity: Deny,
     elsewhere: Some(Deny),
     overridable: true,
-    implemented: false,
+    implemented: true,
     practice: SECRETS_STORED,
     summary: "the secret scanner found a credential in the source tree, its git history or an env file",
     docs: "\
 **Why.** A credential in source control is readable by everyone with the repository, forever
 (history keeps it after the file changes).
 
-**What it checks (planned).** `shipgate scan` over the release's source tree, git history and
-env files (`.env`), with the spec's `[scan]` allowlists. Each secret found is a finding; it
-never contains the secret itself.
+**What it checks.** `shipgate release create` scans the release's source (the tree at its
+commit, through `git archive`, or the folder when it is not a git checkout; env files included)
+with the spec's `[scan]` allowlists, and stores only redacted findings with the release. Each
+secret found is named here by rule, file and line; the finding never contains the secret.
+A release created without a scan has nothing to judge and stays quiet.
 
 **How to fix.** Rotate the credential where it was issued, remove it from the file (and the
 history), and declare it under `[secrets]`.
@@ -976,15 +978,16 @@ pub(crate) const SECRET_IN_ARTIFACT: RuleDoc = RuleDoc {
     severity: Deny,
     elsewhere: Some(Deny),
     overridable: true,
-    implemented: false,
+    implemented: true,
     practice: SECRETS_STORED,
     summary: "the secret scanner found a credential inside the release's artifact or image",
     docs: "\
 **Why.** Whatever is inside an artifact or image is copied to every host and registry it goes
 to.
 
-**What it checks (planned).** `shipgate scan --artifact` over the release's archive or image
-layers.
+**What it checks.** `shipgate release create` scans the artifact (file, directory, archive or
+image layers, nested archives included) and stores only redacted findings with the release;
+each is named here by rule, path and line.
 
 **How to fix.** Rotate the credential, rebuild without it, and pass it at run time as a
 declared secret.

@@ -46,6 +46,28 @@ pub struct ReleaseFacts {
     /// The migrations shipped with the release, when the spec declares `[migrations]`.
     #[serde(default)]
     pub migrations: Option<MigrationEvidence>,
+    /// The secret scan run when the release was created; `None` when none was recorded.
+    #[serde(default)]
+    pub secret_scan: Option<SecretScan>,
+}
+
+/// What the secret scan of a release found: redacted, never the secret.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretScan {
+    /// What was scanned as the source, e.g. `commit 0123abc` or `the working tree`.
+    pub scanned: String,
+    pub source: Vec<SecretFinding>,
+    pub artifact: Vec<SecretFinding>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretFinding {
+    /// The scanner's rule, e.g. `github-pat`.
+    pub rule: String,
+    pub path: String,
+    pub line: u64,
+    /// The first characters and a mask, e.g. `ghp_********`.
+    pub redacted: String,
 }
 
 /// The release's migration set and what its rehearsal showed.

@@ -29,7 +29,7 @@ pub use catalog::{DOCS_BASE, PRACTICES, RuleDoc, catalog, rule};
 pub use config::config_digest;
 pub use facts::{
     DeploymentFact, DesiredState, Facts, ForeignListener, JunitSummary, MigrationEvidence, ObservedInstance,
-    ObservedState, ReleaseFacts, Residency, TestEvidence,
+    ObservedState, ReleaseFacts, Residency, SecretFinding, SecretScan, TestEvidence,
 };
 pub use finding::{Finding, Severity, Subject, denies, sort_findings};
 pub use image::{ImageReference, ImageReferenceError, parse_image_reference};

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shipgate_policy::{
     DeploymentFact, DesiredState, Facts, Finding, Lifting, MigrationEvidence, ObservedInstance, ObservedState,
-    ReleaseFacts, TestEvidence,
+    ReleaseFacts, SecretScan, TestEvidence,
 };
 use shipgate_store::{DeploymentRow, EnvironmentRow, ReleaseRow};
 
@@ -75,6 +75,8 @@ pub async fn gather(
     let evidence = release.evidence.as_deref().and_then(|text| serde_json::from_str::<Value>(text).ok());
     let test_evidence =
         evidence.as_ref().and_then(|value| serde_json::from_value::<TestEvidence>(value.get("tests")?.clone()).ok());
+    let secret_scan =
+        evidence.as_ref().and_then(|value| serde_json::from_value::<SecretScan>(value.get("secrets")?.clone()).ok());
     let migrations = evidence.as_ref().and_then(|value| {
         let migrations = value.get("migrations")?;
         Some(MigrationEvidence {
@@ -99,6 +101,7 @@ pub async fn gather(
             config_digest: shipgate_policy::config_digest(&spec),
             test_evidence,
             migrations,
+            secret_scan,
         },
         history,
         now: jiff::Timestamp::now(),

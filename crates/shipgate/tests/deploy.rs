@@ -1007,3 +1007,20 @@ fn expand_runs_before_traffic_and_contract_one_release_later() {
     assert_eq!((status, body["status"].as_str()), (200, Some("aborted")), "{body:#}");
     assert_eq!(cluster.answering(), "v3");
 }
+
+#[test]
+fn a_release_with_a_committed_secret_is_refused_everywhere() {
+    let cluster = Cluster::start(None, 0);
+    // A token in the GitHub format, made up now: the repository itself holds no credential.
+    let token: String = (0..36).map(|_| fastrand::alphanumeric()).collect();
+    let project = cluster.path("project-leaky");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(project.join("settings.py"), format!("GITHUB_TOKEN = \"ghp_{token}\"\n")).unwrap();
+    cluster.release("leaky", "", "");
+    let (status, body) = cluster.deploy_to("staging", "leaky", json!([]));
+    assert_eq!((status, body["code"].as_str()), (409, Some("gates_refused")), "{body:#}");
+    let finding = body["findings"].as_array().unwrap().iter().find(|f| f["rule"] == "SG0601").cloned().unwrap();
+    let message = finding["message"].as_str().unwrap();
+    assert!(message.contains("settings.py:1"), "{message}");
+    assert!(!body.to_string().contains(&token), "the secret itself never appears");
+}

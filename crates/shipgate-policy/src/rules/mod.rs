@@ -28,6 +28,7 @@ const CHECKS: &[Check] = &[
     release::test_evidence,
     release::vulnerability_scan,
     release::migration_rehearsal,
+    release::secret_scan,
     promotion::unknown_environment,
     promotion::staging_first,
     promotion::config_through_staging,

@@ -8,6 +8,7 @@ use crate::catalog::{
     MUTABLE_ARTIFACT, MUTABLE_VERSION_LABEL, NO_VULNERABILITY_SCAN, TESTS_FAILED, TESTS_INCOMPLETE,
     VERSION_LABEL_REUSED,
 };
+use crate::catalog::{SECRET_IN_ARTIFACT, SECRET_IN_SOURCE};
 use crate::finding::Finding;
 use crate::image::parse_image_reference;
 
@@ -192,6 +193,51 @@ pub(super) fn migration_rehearsal(context: &Context<'_>, out: &mut Vec<Finding>)
         "run `shipgate migrate rehearse` against a copy of production data, then create the release again from that folder so the evidence travels with it",
         context.at(&["migrations"]),
     ));
+}
+
+/// SG0601, SG0602: the secret scan recorded with the release found nothing, in the source or in
+/// the artifact. Findings name rule, file and line; never the secret.
+pub(super) fn secret_scan(context: &Context<'_>, out: &mut Vec<Finding>) {
+    let Some(scan) = &context.facts.release.secret_scan else { return };
+    let version = context.version();
+    for (rule, found, place, hint) in [
+        (
+            &SECRET_IN_SOURCE,
+            &scan.source,
+            scan.scanned.as_str(),
+            "rotate the credential where it was issued, remove it from the code (and the git history), declare it under `[secrets]`, and create a new release",
+        ),
+        (
+            &SECRET_IN_ARTIFACT,
+            &scan.artifact,
+            "the artifact",
+            "rotate the credential, rebuild the artifact without it, pass it at run time as a declared secret, and create a new release",
+        ),
+    ] {
+        if found.is_empty() {
+            continue;
+        }
+        let Some(severity) = context.severity(rule) else { continue };
+        let mut named: Vec<String> = found
+            .iter()
+            .take(3)
+            .map(|secret| format!("`{}` at {}:{} ({})", secret.rule, secret.path, secret.line, secret.redacted))
+            .collect();
+        if found.len() > 3 {
+            named.push(format!("and {} more", found.len() - 3));
+        }
+        out.push(Finding::new(
+            rule,
+            severity,
+            format!(
+                "the secret scan of release `{version}` found {} in {place}: {}",
+                count(found.len() as u64, "secret"),
+                named.join(", ")
+            ),
+            hint,
+            context.at(&["scan"]),
+        ));
+    }
 }
 
 /// SG0106, SG0107, SG0108: test evidence exists, passed, and is complete.

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use crate::facts::{
     DeploymentFact, DesiredState, Facts, ForeignListener, JunitSummary, MigrationEvidence, ObservedInstance,
-    ObservedState, ReleaseFacts, Residency, TestEvidence,
+    ObservedState, ReleaseFacts, Residency, SecretFinding, SecretScan, TestEvidence,
 };
 use crate::finding::Finding;
 use crate::finding::Severity::{self, Deny, Warn};
@@ -103,6 +103,11 @@ fn facts(environment: &str, spec_text: &str) -> Facts {
                 command: vec!["cargo".to_owned(), "test".to_owned()],
             }),
             migrations: None,
+            secret_scan: Some(SecretScan {
+                scanned: "commit 0123abc".into(),
+                source: Vec::new(),
+                artifact: Vec::new(),
+            }),
         },
         history: vec![deployment("staging", "1.4.2", DIGEST, CONFIG, "succeeded")],
         now: "2026-03-03T10:00:00Z".parse().unwrap(),
@@ -366,6 +371,45 @@ fn cases() -> Vec<Case> {
             |f| f.history.push(deployment("qa", "1.4.2", DIGEST, CONFIG, "succeeded")),
             &[],
         ),
+        // --- SG0601 secret-in-source, SG0602 secret-in-artifact ------------------------------------
+        case(
+            "SG0601/SG0602: secrets in the source and the artifact, even in staging",
+            "staging",
+            &[],
+            |f| {
+                let secret = |path: &str, line| SecretFinding {
+                    rule: "github-pat".into(),
+                    path: path.into(),
+                    line,
+                    redacted: "ghp_********".into(),
+                };
+                f.release.secret_scan = Some(SecretScan {
+                    scanned: "commit 0123abc".into(),
+                    source: vec![
+                        secret("src/a.rs", 3),
+                        secret("src/b.rs", 4),
+                        secret("src/c.rs", 5),
+                        secret("src/d.rs", 6),
+                    ],
+                    artifact: vec![secret(".env", 1)],
+                });
+            },
+            &[
+                (
+                    "SG0601",
+                    Deny,
+                    "the secret scan of release `1.4.2` found 4 secrets in commit 0123abc: `github-pat` at src/a.rs:3 (ghp_********), `github-pat` at src/b.rs:4 (ghp_********), `github-pat` at src/c.rs:5 (ghp_********), and 1 more",
+                    "rotate the credential where it was issued, remove it from the code (and the git history), declare it under `[secrets]`, and create a new release",
+                ),
+                (
+                    "SG0602",
+                    Deny,
+                    "the secret scan of release `1.4.2` found 1 secret in the artifact: `github-pat` at .env:1 (ghp_********)",
+                    "rotate the credential, rebuild the artifact without it, pass it at run time as a declared secret, and create a new release",
+                ),
+            ],
+        ),
+        case("SG0601: no scan recorded stays quiet", "production", &[], |f| f.release.secret_scan = None, &[]),
         // --- SG0501 migration-not-rehearsed ------------------------------------------------------
         case(
             "SG0501: migrations never rehearsed, production",

@@ -115,12 +115,69 @@ fn test_evidence(
     Ok(Some(TestEvidence { exit_code, junit, command: spec.pipeline.test.clone() }))
 }
 
-/// The evidence column: tests and migrations, each when there is any.
-fn release_evidence(tests: Option<&TestEvidence>, migrations: Option<&serde_json::Value>) -> Option<String> {
-    if tests.is_none() && migrations.is_none() {
-        return None;
+/// The evidence column: tests, migrations and the secret scan.
+fn release_evidence(
+    tests: Option<&TestEvidence>,
+    migrations: Option<&serde_json::Value>,
+    secrets: &serde_json::Value,
+) -> Option<String> {
+    Some(serde_json::json!({"tests": tests, "migrations": migrations, "secrets": secrets}).to_string())
+}
+
+/// The secret scan of the release: the source at its commit (`git archive`, when shipgate.toml
+/// is in a git repository and the commit exists there; else the folder as it is) and the
+/// artifact. Only redacted findings are kept; the gates turn them into SG0601/SG0602.
+fn secret_scan(
+    spec: &shipgate_spec::Spec,
+    folder: &Path,
+    commit: Option<&str>,
+    artifact: &Path,
+    out: &Output,
+) -> Result<serde_json::Value, Failure> {
+    let config = shipgate_scan::Config {
+        allow_paths: spec.scan.allow_paths.clone(),
+        allow_regexes: spec.scan.allow_regexes.clone(),
+        stopwords: spec.scan.stopwords.clone(),
+    };
+    let scanner = shipgate_scan::Scanner::new(&config)
+        .map_err(|error| Failure::usage(anyhow!(error)).hint("check the `[scan]` allowlists in shipgate.toml"))?;
+    let scan_failed = |error: shipgate_scan::Error| Failure::internal(anyhow!(error).context("the secret scan failed"));
+    let (source, scanned) = match commit.filter(|commit| git_has_commit(folder, commit)) {
+        Some(commit) => (scanner.scan_git_tree(folder, commit).map_err(scan_failed)?, format!("commit {commit}")),
+        None => (
+            scanner.scan_dir(folder, &shipgate_scan::DirOptions::default()).map_err(scan_failed)?,
+            "the working tree".to_owned(),
+        ),
+    };
+    let artifact_report = scanner.scan_artifact(artifact).map_err(scan_failed)?;
+    let found = |report: &shipgate_scan::Report| -> Vec<serde_json::Value> {
+        report
+            .findings
+            .iter()
+            .map(|finding| {
+                serde_json::json!({"rule": finding.rule, "path": finding.location.path, "line": finding.location.line,
+                                   "container": finding.location.container, "redacted": finding.redacted})
+            })
+            .collect()
+    };
+    let (source, artifact_findings) = (found(&source), found(&artifact_report));
+    if !source.is_empty() || !artifact_findings.is_empty() {
+        out.message(&format!(
+            "warning: the secret scan found {} secret(s) in {scanned} and {} in the artifact; `shipgate scan` shows them\n",
+            source.len(),
+            artifact_findings.len()
+        ));
     }
-    Some(serde_json::json!({"tests": tests, "migrations": migrations}).to_string())
+    Ok(serde_json::json!({"scanned": scanned, "source": source, "artifact": artifact_findings}))
+}
+
+fn git_has_commit(folder: &Path, commit: &str) -> bool {
+    std::process::Command::new("git")
+        .args(["cat-file", "-e", &format!("{commit}^{{commit}}")])
+        .current_dir(folder)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
 }
 
 /// The release's migrations travel with it: the folder is stored content-addressed like the
@@ -256,21 +313,25 @@ fn create(store_args: &StoreArgs, args: &CreateArgs, out: &Output) -> Result<Exi
     let evidence = test_evidence(args, &spec, &folder, out)?;
     let artifacts_root = data_dir(store_args)?.join("artifacts");
     let migrations = migrations_evidence(&spec, &folder, &artifacts_root)?;
+    let source_commit = args.commit.clone().or_else(|| git_head(&folder));
     let ledger = open_ledger(store_args)?;
     let artifact = shipgate_artifact::store(&artifact_path, &artifacts_root)
         .with_context(|| format!("cannot store the artifact `{}`", artifact_path.display()))
         .map_err(|error| {
             Failure::usage(error).hint("build it first (`[pipeline] build`), or pass `--artifact PATH`")
         })?;
+    // The stored copy is what instances run, so that is what is scanned.
+    let stored = shipgate_artifact::stored_path(&artifacts_root, &artifact.digest);
+    let secrets = secret_scan(&spec, &folder, source_commit.as_deref(), &stored, out)?;
     let row = ReleaseRow {
         version: args.version.clone(),
         digest: artifact.digest.clone(),
         kind: artifact.kind.as_str().to_owned(),
-        source_commit: args.commit.clone().or_else(|| git_head(&folder)),
+        source_commit,
         creator: std::env::var(env_vars::USER).unwrap_or_else(|_| "unknown".to_owned()),
         created: jiff::Timestamp::now().to_string(),
         spec: spec_text,
-        evidence: release_evidence(evidence.as_ref(), migrations.as_ref()),
+        evidence: release_evidence(evidence.as_ref(), migrations.as_ref(), &secrets),
     };
     let outcome = ledger.store().transact(|tx| {
         if let Some(existing) = tx.release(&row.version)? {
