@@ -1090,15 +1090,19 @@ pub(crate) const FREEZE_WINDOW: RuleDoc = RuleDoc {
     severity: Deny,
     elsewhere: None,
     overridable: true,
-    implemented: false,
+    implemented: true,
     practice: FRIDAYS,
     summary: "the deployment would run inside a `[windows] freeze`",
     docs: "\
 **Why.** Deploying when few people are around to watch (a Friday evening, the holidays) turns a
 small problem into a long outage.
 
-**What it checks (planned).** The current time, in the windows' IANA time zone, falls in one of
-the `freeze` windows (weekdays, dates, times of day).
+**What it checks.** The current time, read in the windows' IANA time zone (daylight-saving
+changes included), falls in one of the `freeze` windows: every condition a window sets must hold
+— `days` (weekdays), `from`/`to` (dates, both inclusive), `after`/`before` (times of day; `after`
+inclusive, `before` exclusive; `after` later than `before` spans midnight). Checked when the
+deployment is planned and created, and again right before traffic starts shifting. Production
+only; an override (`--override freeze-window --reason …`) is recorded in the ledger.
 
 **How to fix.** Deploy after the freeze, or record an override with the reason.
 

@@ -224,6 +224,12 @@ impl Executor {
 
     async fn step(&self, run: &mut Run, index: u32, step: &Step, resumed_paused: bool) -> Result<Outcome, StepError> {
         let to = run.plan.to.version.clone();
+        // Time-dependent gates (freeze windows) are judged again right before traffic moves.
+        let first_traffic =
+            run.plan.steps.iter().position(|step| matches!(step, Step::SetWeight { .. } | Step::Promote { .. }));
+        if first_traffic == usize::try_from(index).ok() && run.plan.from.is_some() {
+            self.gates(run).await?;
+        }
         match step {
             Step::Gates => self.gates(run).await,
             Step::MigrateExpand => self.migrate(run, &run.plan.to.version.clone(), Phases::ExpandOnly).await,

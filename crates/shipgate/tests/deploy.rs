@@ -1024,3 +1024,33 @@ fn a_release_with_a_committed_secret_is_refused_everywhere() {
     assert!(message.contains("settings.py:1"), "{message}");
     assert!(!body.to_string().contains(&token), "the secret itself never appears");
 }
+
+#[test]
+fn a_freeze_refuses_production_until_an_override_with_a_reason() {
+    let cluster = Cluster::start(None, 0);
+    let production = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    // Frozen every day of the week, so the test does not depend on when it runs; the exact
+    // boundaries (Friday 16:00 in Berlin, both DST days) are unit-tested in shipgate-policy.
+    let environments = format!(
+        "[windows]\ntimezone = \"Europe/Berlin\"\nfreeze = [ {{ days = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\", \"sun\"], reason = \"year-end freeze\" }} ]\n{}",
+        two_environments(cluster.listen, production)
+    );
+    let junit = cluster.path("junit.xml");
+    std::fs::write(&junit, r#"<testsuite tests="1" failures="0" errors="0" skipped="0"/>"#).unwrap();
+    cluster.release_with("v1", "", &environments, &["--test-exit", "0", "--junit", junit.to_str().unwrap()]);
+    let (status, body) = cluster.deploy_to("staging", "v1", json!([]));
+    assert_eq!(status, 201, "staging is not frozen: {body:#}");
+    assert_eq!(cluster.outcome(body["id"].as_u64().unwrap())["status"], "succeeded");
+    let (status, body) = cluster.deploy_to("production", "v1", json!([]));
+    assert_eq!((status, body["code"].as_str()), (409, Some("gates_refused")), "{body:#}");
+    assert!(body["message"].as_str().unwrap().contains("year-end freeze"), "{body:#}");
+    let (status, body) = cluster.deploy_to(
+        "production",
+        "v1",
+        json!([{"rule": "freeze-window", "reason": "security fix, approved by the CTO"}]),
+    );
+    assert_eq!(status, 201, "{body:#}");
+    assert_eq!(cluster.outcome(body["id"].as_u64().unwrap())["status"], "succeeded");
+    let (status, body) = cluster.deploy_to("production", "v1", json!([{"rule": "freeze-window", "reason": " "}]));
+    assert_eq!(status, 200, "a no-op needs no override: {body:#}");
+}

@@ -5,6 +5,7 @@ mod environment;
 mod promotion;
 mod release;
 mod rollout;
+mod windows;
 
 #[cfg(test)]
 mod tests;
@@ -43,6 +44,7 @@ const CHECKS: &[Check] = &[
     drift::replicas,
     drift::traffic,
     drift::foreign_listeners,
+    windows::freeze,
 ];
 
 /// Runs every implemented rule. Severities are the rules' defaults for the environment, before

@@ -164,6 +164,12 @@ const RESIDENCY_HINT: &str = "run `production` in a region every data class allo
 
 const REHEARSE_HINT: &str = "run `shipgate migrate rehearse` against a copy of production data, then create the release again from that folder so the evidence travels with it";
 
+/// An edit of [`SPEC`] that freezes Tuesdays (the facts' `now` is a Tuesday).
+const FREEZE: &[(&str, &str)] = &[(
+    "[environments.staging]",
+    "[windows]\ntimezone = \"Europe/Berlin\"\nfreeze = [ { days = [\"tue\"], reason = \"no deploys on Tuesdays\" } ]\n\n[environments.staging]",
+)];
+
 /// Edits of [`SPEC`] that declare migrations.
 const MIGRATIONS: &[(&str, &str)] = &[(
     "[environments.staging]",
@@ -410,6 +416,20 @@ fn cases() -> Vec<Case> {
             ],
         ),
         case("SG0601: no scan recorded stays quiet", "production", &[], |f| f.release.secret_scan = None, &[]),
+        // --- SG0703 freeze-window ------------------------------------------------------------------
+        case(
+            "SG0703: a Tuesday freeze in Berlin, production",
+            "production",
+            FREEZE,
+            no_change,
+            &[(
+                "SG0703",
+                Deny,
+                "`production` is frozen now: no deploys on Tuesdays until Wed 2026-03-04 00:00 (Europe/Berlin)",
+                "deploy after the freeze, or lift it for this deployment with `--override freeze-window --reason \"…\"` (recorded in the audit ledger)",
+            )],
+        ),
+        case("SG0703: staging is not frozen", "staging", FREEZE, no_change, &[]),
         // --- SG0501 migration-not-rehearsed ------------------------------------------------------
         case(
             "SG0501: migrations never rehearsed, production",

@@ -1,0 +1,165 @@
+//! SG0703: no deployment inside a `[windows] freeze`.
+
+use jiff::civil::{Date, DateTime, Time};
+use shipgate_spec::values::{TimeOfDay, Weekday};
+use shipgate_spec::{Freeze, Windows};
+
+use super::Context;
+use crate::catalog::FREEZE_WINDOW;
+use crate::finding::Finding;
+
+pub(super) fn freeze(context: &Context<'_>, out: &mut Vec<Finding>) {
+    let Some(severity) = context.severity(&FREEZE_WINDOW) else { return };
+    let windows = &context.facts.spec.windows;
+    let Some((window, ends)) = active_freeze(windows, context.facts.now) else { return };
+    let zone = windows.timezone.as_str();
+    let until = match ends {
+        Some(end) => format!(" until {} ({zone})", end.strftime("%a %Y-%m-%d %H:%M")),
+        None => String::new(),
+    };
+    out.push(Finding::new(
+        &FREEZE_WINDOW,
+        severity,
+        format!("`{}` is frozen now: {}{until}", context.facts.environment, window.reason),
+        "deploy after the freeze, or lift it for this deployment with `--override freeze-window --reason \"…\"` (recorded in the audit ledger)",
+        context.at(&["windows"]),
+    ));
+}
+
+/// The first freeze window `now` falls in, and when it ends (local time), if it can tell.
+pub fn active_freeze(windows: &Windows, now: jiff::Timestamp) -> Option<(&Freeze, Option<DateTime>)> {
+    let local = windows.timezone.zone().to_datetime(now);
+    windows.freeze.iter().find(|window| contains(window, local)).map(|window| (window, end_of(window, local)))
+}
+
+fn weekday(date: Date) -> Weekday {
+    match date.weekday() {
+        jiff::civil::Weekday::Monday => Weekday::Mon,
+        jiff::civil::Weekday::Tuesday => Weekday::Tue,
+        jiff::civil::Weekday::Wednesday => Weekday::Wed,
+        jiff::civil::Weekday::Thursday => Weekday::Thu,
+        jiff::civil::Weekday::Friday => Weekday::Fri,
+        jiff::civil::Weekday::Saturday => Weekday::Sat,
+        jiff::civil::Weekday::Sunday => Weekday::Sun,
+    }
+}
+
+fn time(of: TimeOfDay) -> Time {
+    Time::constant(of.hour as i8, of.minute as i8, 0, 0)
+}
+
+/// Whether the local time is inside the window: every condition it sets holds. With `after`
+/// later than `before` the hours span midnight, and the day conditions apply to the day the
+/// window began.
+fn contains(window: &Freeze, local: DateTime) -> bool {
+    let (date, clock) = (local.date(), local.time());
+    let (in_hours, day) = match (window.after.map(time), window.before.map(time)) {
+        (Some(after), Some(before)) if after > before => {
+            if clock >= after {
+                (true, date)
+            } else if clock < before {
+                (true, date.yesterday().unwrap_or(date))
+            } else {
+                (false, date)
+            }
+        }
+        (after, before) => {
+            (after.is_none_or(|after| clock >= after) && before.is_none_or(|before| clock < before), date)
+        }
+    };
+    in_hours
+        && (window.days.is_empty() || window.days.contains(&weekday(day)))
+        && window.from.is_none_or(|from| day >= from.civil())
+        && window.to.is_none_or(|to| day <= to.civil())
+}
+
+/// When the window ends, for the message: the next `before`, else the day after `to` or after
+/// the last consecutive frozen weekday.
+fn end_of(window: &Freeze, local: DateTime) -> Option<DateTime> {
+    let date = local.date();
+    if let Some(before) = window.before.map(time) {
+        let day = if local.time() < before { date } else { date.tomorrow().ok()? };
+        return Some(day.to_datetime(before));
+    }
+    if let Some(to) = window.to {
+        return Some(to.civil().tomorrow().ok()?.to_datetime(Time::midnight()));
+    }
+    if !window.days.is_empty() {
+        let mut day = date;
+        for _ in 0..7 {
+            day = day.tomorrow().ok()?;
+            if !window.days.contains(&weekday(day)) {
+                return Some(day.to_datetime(Time::midnight()));
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn windows(toml: &str) -> Windows {
+        let text = format!(
+            "[app]\nname = \"a\"\n[artifact]\npath = \"x\"\n[run]\ncommand = [\"./x\"]\n[environments.production]\nlisten = \"127.0.0.1:1\"\n{toml}"
+        );
+        shipgate_spec::parse_str(&text).unwrap_or_else(|report| panic!("{:#?}", report.diagnostics)).windows
+    }
+
+    fn at(instant: &str) -> jiff::Timestamp {
+        instant.parse().unwrap()
+    }
+
+    #[test]
+    fn friday_afternoons_in_berlin() {
+        let w = windows(
+            "[windows]\ntimezone = \"Europe/Berlin\"\nfreeze = [ { days = [\"fri\"], after = \"15:00\", reason = \"weekend is coming\" } ]\n",
+        );
+        // Friday 2026-12-04 16:00 in Berlin is 15:00 UTC (CET, +1).
+        let (window, end) = active_freeze(&w, at("2026-12-04T15:00:00Z")).unwrap();
+        assert_eq!(window.reason, "weekend is coming");
+        assert_eq!(end.unwrap().to_string(), "2026-12-05T00:00:00");
+        assert!(active_freeze(&w, at("2026-12-04T13:59:59Z")).is_none(), "14:59 Berlin");
+        assert!(active_freeze(&w, at("2026-12-04T14:00:00Z")).is_some(), "15:00 Berlin, inclusive");
+        assert!(active_freeze(&w, at("2026-12-05T10:00:00Z")).is_none(), "Saturday");
+        // In summer (CEST, +2) the same local time is an hour earlier in UTC.
+        assert!(active_freeze(&w, at("2026-07-03T13:00:00Z")).is_some(), "Friday 15:00 CEST");
+        assert!(active_freeze(&w, at("2026-07-03T12:59:00Z")).is_none(), "Friday 14:59 CEST");
+    }
+
+    #[test]
+    fn boundaries_hold_on_both_daylight_saving_days() {
+        // Sundays 01:30–03:30 local; Berlin springs forward 2026-03-29 02:00→03:00 and falls
+        // back 2026-10-25 03:00→02:00.
+        let w = windows(
+            "[windows]\ntimezone = \"Europe/Berlin\"\nfreeze = [ { days = [\"sun\"], after = \"01:30\", before = \"03:30\", reason = \"maintenance\" } ]\n",
+        );
+        // Spring: 01:29 CET = 00:29Z out; 01:30 CET = 00:30Z in; 03:29 CEST = 01:29Z in; 03:30 CEST = 01:30Z out.
+        assert!(active_freeze(&w, at("2026-03-29T00:29:00Z")).is_none());
+        assert!(active_freeze(&w, at("2026-03-29T00:30:00Z")).is_some());
+        assert!(active_freeze(&w, at("2026-03-29T01:29:00Z")).is_some());
+        assert!(active_freeze(&w, at("2026-03-29T01:30:00Z")).is_none(), "03:30 CEST, only one hour after 01:30 CET");
+        // Autumn: 01:30 CEST = 23:30Z (Saturday UTC) in; both 02:xx hours are in; 03:29 CET = 02:29Z in; 03:30 CET = 02:30Z out.
+        assert!(active_freeze(&w, at("2026-10-24T23:29:00Z")).is_none());
+        assert!(active_freeze(&w, at("2026-10-24T23:30:00Z")).is_some());
+        assert!(active_freeze(&w, at("2026-10-25T00:45:00Z")).is_some(), "the first 02:45 (CEST)");
+        assert!(active_freeze(&w, at("2026-10-25T01:45:00Z")).is_some(), "the second 02:45 (CET)");
+        assert!(active_freeze(&w, at("2026-10-25T02:29:00Z")).is_some());
+        assert!(active_freeze(&w, at("2026-10-25T02:30:00Z")).is_none());
+    }
+
+    #[test]
+    fn dates_and_overnight_hours() {
+        let w = windows(
+            "[windows]\ntimezone = \"UTC\"\nfreeze = [ { from = \"2026-12-24\", to = \"2026-12-26\", reason = \"holidays\" }, { after = \"22:00\", before = \"06:00\", days = [\"mon\"], reason = \"night\" } ]\n",
+        );
+        assert!(active_freeze(&w, at("2026-12-23T23:59:00Z")).is_none());
+        let (window, end) = active_freeze(&w, at("2026-12-26T12:00:00Z")).unwrap();
+        assert_eq!((window.reason.as_str(), end.unwrap().to_string()), ("holidays", "2026-12-27T00:00:00".to_owned()));
+        // Monday 2026-11-30 23:00 and Tuesday 05:59 belong to Monday night; Tuesday 23:00 does not.
+        assert!(active_freeze(&w, at("2026-11-30T23:00:00Z")).is_some());
+        assert!(active_freeze(&w, at("2026-12-01T05:59:00Z")).is_some());
+        assert!(active_freeze(&w, at("2026-12-01T23:00:00Z")).is_none());
+    }
+}
