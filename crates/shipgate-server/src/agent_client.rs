@@ -73,6 +73,11 @@ impl AgentClient {
         self.call("PUT", &format!("/v1/services/{name}"), Some(spec)).await
     }
 
+    /// Cumulative per-version counters and latency histograms (`GET /v1/metrics`).
+    pub async fn metrics(&self) -> Result<serde_json::Value, AgentError> {
+        self.call("GET", "/v1/metrics", None::<&()>).await
+    }
+
     pub async fn instances(&self) -> Result<Vec<InstanceStatus>, AgentError> {
         self.call("GET", "/v1/instances", None::<&()>).await
     }

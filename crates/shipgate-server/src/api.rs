@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use shipgate_engine::{EnvironmentState, Plan, PlanError, Release, Step};
 use shipgate_store::{DeploymentRow, EnvironmentRow, EventRow, ReleaseRow, StoreError};
 
-use crate::auth::{self, Caller};
+use crate::auth::{self, Caller, Permission, Role};
 use crate::executor::{self, Executor, Signal, StepError, is_live, weights_json};
 use crate::gates::{self, Override};
 use crate::record::{Change, RecordError, actions, kinds, now, status};
@@ -117,6 +117,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/deployments/{id}/events", get(events))
         .route("/api/v1/deployments/{id}/resume", post(resume))
         .route("/api/v1/deployments/{id}/abort", post(abort))
+        .route("/api/v1/tokens", post(create_token).get(list_tokens))
+        .route("/api/v1/tokens/{id}", axum::routing::delete(revoke_token))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .route("/api/v1/health", get(health))
@@ -148,6 +150,9 @@ async fn authenticate(State(state): Shared, mut request: Request, next: Next) ->
     let caller = tokio::task::spawn_blocking(move || auth::authenticate(&recorder, &secret)).await;
     match caller {
         Ok(Ok(Some(caller))) => {
+            if let Err(error) = authorize(&state, &caller, request.method(), request.uri().path()).await {
+                return error.into_response();
+            }
             request.extensions_mut().insert(caller);
             next.run(request).await
         }
@@ -159,6 +164,35 @@ async fn authenticate(State(state): Shared, mut request: Request, next: Next) ->
         Ok(Err(error)) => ApiError::from(error).into_response(),
         Err(error) => ApiError::internal(error).into_response(),
     }
+}
+
+/// The permission a request needs and the environment it concerns, from its method and path.
+async fn authorize(state: &AppState, caller: &Caller, method: &axum::http::Method, path: &str) -> ApiResult<()> {
+    let parts: Vec<&str> = path.trim_start_matches("/api/v1/").split('/').collect();
+    let writes = *method != axum::http::Method::GET;
+    let (permission, environment) = match parts.as_slice() {
+        ["tokens", ..] => (Permission::ManageTokens, None),
+        ["environments", env, "plan" | "check"] => (Permission::Read, Some((*env).to_owned())),
+        ["environments", env, ..] => {
+            (if writes { Permission::Deploy } else { Permission::Read }, Some((*env).to_owned()))
+        }
+        ["deployments", id, ..] => {
+            let environment = match id.parse::<u64>() {
+                Ok(id) => read(state, move |reader| reader.deployment(id)).await?.map(|row| row.environment),
+                Err(_) => None,
+            };
+            (if writes { Permission::Deploy } else { Permission::Read }, environment)
+        }
+        _ => (Permission::Read, None),
+    };
+    caller.may(permission, environment.as_deref()).map_err(|message| forbidden(message, permission))
+}
+
+fn forbidden(message: String, permission: Permission) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "forbidden", message).hint(format!(
+        "ask an admin for a token with the `{}` permission on that environment (`shipgate token create`)",
+        permission.name()
+    ))
 }
 
 async fn health(State(state): Shared) -> Json<Value> {
@@ -448,6 +482,9 @@ async fn create_deployment(
     {
         return Err(ApiError::new(StatusCode::CONFLICT, "plan_changed", "the plan changed since it was shown")
             .hint("run `shipgate plan` again, check the steps, then deploy"));
+    }
+    if !request.overrides.is_empty() {
+        caller.may(Permission::Override, Some(&env)).map_err(|message| forbidden(message, Permission::Override))?;
     }
     let lifting = judge(&state, &env, &request.version, &caller, &request.overrides).await?;
     if gates::refuses(&lifting) {
@@ -835,6 +872,113 @@ async fn drift(
     let mut answer = shipgate_policy::to_json(&findings);
     answer["environment"] = json!(env);
     Ok(Json(answer))
+}
+
+// --- tokens ----------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct TokenRequest {
+    name: String,
+    role: String,
+    /// Environments the token may act on; absent or empty: every environment.
+    #[serde(default)]
+    environments: Vec<String>,
+    /// How long the token is valid, e.g. `30d`; absent: it never expires.
+    #[serde(default)]
+    expires: Option<String>,
+}
+
+fn token_json(row: &shipgate_store::TokenRow) -> Value {
+    json!({"id": row.id, "name": row.name, "role": row.role, "created": row.created, "expires": row.expires,
+           "revoked": row.revoked,
+           "environments": row.environments.as_deref().and_then(|text| serde_json::from_str::<Value>(text).ok())})
+}
+
+async fn create_token(
+    State(state): Shared,
+    Extension(caller): Extension<Caller>,
+    Json(request): Json<TokenRequest>,
+) -> ApiResult<Response> {
+    let invalid =
+        |message: String, hint: &str| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message).hint(hint);
+    let role = Role::parse(&request.role).ok_or_else(|| {
+        invalid(format!("there is no role `{}`", request.role), "use viewer, deployer, approver or admin")
+    })?;
+    if request.name.trim().is_empty() || request.name.len() > 100 {
+        return Err(invalid("a token needs a name of 1 to 100 characters".into(), "e.g. `ci-staging`"));
+    }
+    let expires = match &request.expires {
+        None => None,
+        Some(text) => {
+            let duration = shipgate_spec::values::Duration::parse(text)
+                .map_err(|invalid_duration| invalid(invalid_duration.message, "e.g. `30d` or `12h`"))?;
+            let span = jiff::SignedDuration::try_from(duration.as_std()).unwrap_or(jiff::SignedDuration::MAX);
+            Some(
+                jiff::Timestamp::now()
+                    .checked_add(span)
+                    .map_err(|error| invalid(error.to_string(), "a shorter time"))?
+                    .to_string(),
+            )
+        }
+    };
+    let environments = (!request.environments.is_empty()).then(|| request.environments.clone());
+    let (secret, row) = auth::new_token(&request.name, role, environments, expires).map_err(ApiError::from)?;
+    let answer = json!({"token": secret, "id": row.id, "name": row.name, "role": row.role, "expires": row.expires,
+                        "environments": request.environments});
+    let actor = caller.name.clone();
+    state
+        .executor
+        .recorder
+        .blocking(move |recorder| {
+            let ledger = &recorder.ledger;
+            recorder.store.transact(|tx| {
+                tx.insert_token(&row)?;
+                ledger.append(
+                    tx,
+                    shipgate_ledger::NewEntry::new(actor.clone(), actions::TOKEN_CREATED, format!("token/{}", row.id))
+                        .details(json!({"name": row.name, "role": row.role, "environments": row.environments, "expires": row.expires})),
+                )?;
+                Ok::<_, RecordError>(())
+            })
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
+}
+
+async fn list_tokens(State(state): Shared) -> ApiResult<Json<Vec<Value>>> {
+    let rows = read(&state, |reader| reader.tokens()).await?;
+    Ok(Json(rows.iter().map(token_json).collect()))
+}
+
+async fn revoke_token(
+    State(state): Shared,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let actor = caller.name.clone();
+    let owned = id.clone();
+    let revoked = state
+        .executor
+        .recorder
+        .blocking(move |recorder| {
+            let ledger = &recorder.ledger;
+            recorder.store.transact(|tx| {
+                let revoked = tx.revoke_token(&owned, &now())?;
+                if revoked {
+                    ledger.append(
+                        tx,
+                        shipgate_ledger::NewEntry::new(actor.clone(), actions::TOKEN_REVOKED, format!("token/{owned}")),
+                    )?;
+                }
+                Ok::<_, RecordError>(revoked)
+            })
+        })
+        .await?;
+    if !revoked {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "unknown_token", format!("there is no active token `{id}`"))
+            .hint("`shipgate token list` shows every token with its id"));
+    }
+    Ok(Json(json!({"id": id, "revoked": true})))
 }
 
 // --- rolling back --------------------------------------------------------------------------

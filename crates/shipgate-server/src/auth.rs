@@ -29,6 +29,7 @@ pub fn ensure_admin_token(recorder: &Recorder) -> Result<Option<String>, RecordE
         created: now(),
         expires: None,
         revoked: None,
+        environments: None,
     };
     let ledger = &recorder.ledger;
     recorder.store.transact(|tx| {
@@ -50,7 +51,93 @@ pub fn ensure_admin_token(recorder: &Recorder) -> Result<Option<String>, RecordE
 pub struct Caller {
     pub token_id: String,
     pub name: String,
-    pub role: String,
+    pub role: Role,
+    /// The environments the token may act on; `None` for every one.
+    pub environments: Option<Vec<String>>,
+}
+
+/// What a token may do. Each role includes `read`; `admin` holds every permission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Read: releases, environments, deployments, plans, checks, drift, logs.
+    Viewer,
+    /// Read, deploy, roll back, resume and abort.
+    Deployer,
+    /// Read, approve and reject.
+    Approver,
+    /// Everything, including overriding gates and managing tokens.
+    Admin,
+}
+
+/// One thing a request may need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    Read,
+    Deploy,
+    Approve,
+    /// Lift a gate's deny finding for one deployment (`--override`).
+    Override,
+    ManageTokens,
+}
+
+impl Permission {
+    pub fn name(self) -> &'static str {
+        match self {
+            Permission::Read => "read",
+            Permission::Deploy => "deploy",
+            Permission::Approve => "approve",
+            Permission::Override => "override",
+            Permission::ManageTokens => "manage-tokens",
+        }
+    }
+}
+
+impl Role {
+    pub fn parse(text: &str) -> Option<Role> {
+        serde_json::from_value(serde_json::Value::String(text.to_owned())).ok()
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Deployer => "deployer",
+            Role::Approver => "approver",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn allows(self, permission: Permission) -> bool {
+        matches!(
+            (self, permission),
+            (Role::Admin, _)
+                | (_, Permission::Read)
+                | (Role::Deployer, Permission::Deploy)
+                | (Role::Approver, Permission::Approve)
+        )
+    }
+}
+
+impl Caller {
+    /// Whether the token may use `permission` on `environment` (`None`: not about one).
+    pub fn may(&self, permission: Permission, environment: Option<&str>) -> Result<(), String> {
+        if !self.role.allows(permission) {
+            return Err(format!(
+                "token `{}` has the role `{}`, which lacks the `{}` permission",
+                self.name,
+                self.role.name(),
+                permission.name()
+            ));
+        }
+        match (environment, &self.environments) {
+            (Some(environment), Some(allowed)) if !allowed.iter().any(|name| name == environment) => Err(format!(
+                "token `{}` may act on {} only, not on `{environment}`",
+                self.name,
+                allowed.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ")
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The caller holding `secret`, when it is a known, unrevoked, unexpired token.
@@ -62,7 +149,31 @@ pub fn authenticate(recorder: &Recorder, secret: &str) -> Result<Option<Caller>,
         .filter(|token| {
             token.revoked.is_none() && token.expires.as_deref().is_none_or(|expires| expires > now.as_str())
         })
-        .map(|token| Caller { token_id: token.id, name: token.name, role: token.role }))
+        .and_then(|token| {
+            let environments = token.environments.as_deref().and_then(|text| serde_json::from_str(text).ok());
+            Some(Caller { token_id: token.id, name: token.name, role: Role::parse(&token.role)?, environments })
+        }))
+}
+
+/// A new token's secret and its stored row.
+pub fn new_token(
+    name: &str,
+    role: Role,
+    environments: Option<Vec<String>>,
+    expires: Option<String>,
+) -> Result<(String, TokenRow), RecordError> {
+    let secret = format!("sgt_{}", random_hex(32)?);
+    let row = TokenRow {
+        id: format!("tok_{}", random_hex(6)?),
+        hash: hash(&secret),
+        name: name.to_owned(),
+        role: role.name().to_owned(),
+        created: now(),
+        expires,
+        revoked: None,
+        environments: environments.map(|names| serde_json::json!(names).to_string()),
+    };
+    Ok((secret, row))
 }
 
 #[cfg(test)]

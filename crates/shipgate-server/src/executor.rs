@@ -14,8 +14,11 @@ use std::time::Duration;
 
 use serde_json::json;
 use shipgate_agent::api::{InstanceState, InstanceStatus};
+use shipgate_analysis::providers::AgentMetrics;
+use shipgate_analysis::{Config as AnalysisConfig, Hold, Judge, Look, MetricReading, Query, Reference, Verdict};
 use shipgate_engine::{Plan, Step};
 use shipgate_migrate::apply::{self, Phases};
+use shipgate_spec::OnInconclusive;
 use shipgate_spec::Spec;
 use shipgate_store::{DeploymentRow, EnvironmentRow};
 use tokio::sync::watch;
@@ -28,6 +31,12 @@ use crate::smoke;
 
 /// How often the executor looks at the agent while it waits for health or holds.
 const POLL: Duration = Duration::from_millis(50);
+/// How often analysis looks at the metrics during a hold.
+const ANALYSIS_LOOK: Duration = Duration::from_millis(500);
+/// How often the analysis' state is recorded as a progress event (and on its verdict).
+const ANALYSIS_REPORT: Duration = Duration::from_secs(2);
+/// How long one provider query may take.
+const ANALYSIS_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A request from the API to a running deployment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -267,19 +276,39 @@ impl Executor {
                 Ok(Outcome::detail(format!("{version} takes {weight}%")))
             }
             Step::Hold { duration, pause } => {
+                let mut outcome = Outcome::detail(format!("held {duration}; new instances stayed healthy"));
                 if !resumed_paused {
                     let started = self.first_start(run.row.id, index).await?;
-                    self.watch(run, &to, started + duration.as_std()).await?;
+                    let stable = run.plan.from.as_ref().map(|from| from.version.clone());
+                    let analysis =
+                        self.hold(run, index, &to, stable.as_deref(), started, started + duration.as_std()).await?;
+                    if let Some((detail, evidence, inconclusive)) = analysis {
+                        outcome.detail = detail;
+                        outcome.data = json!({"analysis": evidence});
+                        if inconclusive {
+                            self.pause(run, index).await?;
+                        }
+                    }
                 }
                 if *pause {
                     self.pause(run, index).await?;
                 }
-                Ok(Outcome::detail(format!("held {duration}; new instances stayed healthy")))
+                Ok(outcome)
             }
             Step::Bake { duration } => {
                 let started = self.first_start(run.row.id, index).await?;
-                self.watch(run, &to, started + duration.as_std()).await?;
-                Ok(Outcome::detail(format!("baked {duration}; instances stayed healthy")))
+                let mut outcome = Outcome::detail(format!("baked {duration}; instances stayed healthy"));
+                // After promotion nothing serves beside the new version: limits only.
+                if let Some((detail, evidence, inconclusive)) =
+                    self.hold(run, index, &to, None, started, started + duration.as_std()).await?
+                {
+                    outcome.detail = detail;
+                    outcome.data = json!({"analysis": evidence});
+                    if inconclusive {
+                        self.pause(run, index).await?;
+                    }
+                }
+                Ok(outcome)
             }
             Step::ScaleVersion { version, count } => {
                 let mut live = self.live(&run.service, version).await?;
@@ -447,6 +476,132 @@ impl Executor {
             }
             tokio::time::sleep(POLL).await;
         }
+    }
+
+    /// A hold: until `until`, fails as soon as an instance of `version` stops being healthy and,
+    /// when the environment declares `analysis`, as soon as the judge has enough evidence of a
+    /// regression against `stable` (or of a limit broken). Returns the analysis' summary, its
+    /// evidence and whether it ended inconclusive with `on_inconclusive = "pause"`; `None`
+    /// without analysis.
+    async fn hold(
+        &self,
+        run: &Run,
+        index: u32,
+        version: &str,
+        stable: Option<&str>,
+        started: Instant,
+        until: Instant,
+    ) -> Result<Option<(String, serde_json::Value, bool)>, StepError> {
+        let Some(analysis) = run.spec.environments.get(&run.row.environment).and_then(|env| env.analysis.clone())
+        else {
+            self.watch(run, version, until).await?;
+            return Ok(None);
+        };
+        let stamp = |at: Instant| {
+            let now = Instant::now();
+            let offset = if at >= now {
+                jiff::SignedDuration::try_from(at - now).unwrap_or_default()
+            } else {
+                -jiff::SignedDuration::try_from(now - at).unwrap_or_default()
+            };
+            jiff::Timestamp::now().checked_add(offset).unwrap_or_else(|_| jiff::Timestamp::now())
+        };
+        let counts = |metrics: &serde_json::Value, name: &str| {
+            AgentMetrics::from_json(metrics, &run.service)
+                .ok()
+                .and_then(|all| all.counts(name).cloned())
+                .unwrap_or_default()
+        };
+        let metrics = self.agent.metrics().await?;
+        let reference = match (stable, analysis.compare) {
+            (Some(stable), shipgate_spec::Compare::Stable) => Reference::Stable(counts(&metrics, stable)),
+            _ => Reference::None,
+        };
+        let hold = Hold { start: stamp(started), end: stamp(until) };
+        let mut judge = Judge::new(AnalysisConfig::from_spec(&analysis), hold, counts(&metrics, version), reference);
+        let mut last_report = Instant::now();
+        let mut readings_due: Vec<Instant> = vec![Instant::now(); analysis.metrics.len()];
+        loop {
+            self.check_signal(run)?;
+            self.check_health(run, version).await?;
+            let metrics = self.agent.metrics().await?;
+            let (canary, stable_now) = (counts(&metrics, version), stable.map(|stable| counts(&metrics, stable)));
+            let mut readings = Vec::new();
+            for (metric, due) in analysis.metrics.iter().zip(readings_due.iter_mut()) {
+                if Instant::now() < *due {
+                    continue;
+                }
+                *due = Instant::now() + metric.interval.as_std();
+                let provider = shipgate_analysis::providers::provider_for(metric, &analysis, ANALYSIS_TIMEOUT);
+                let (app, environment, version) =
+                    (run.spec.app.name.as_str().to_owned(), run.row.environment.clone(), version.to_owned());
+                let result = tokio::task::spawn_blocking(move || {
+                    provider
+                        .read(&Query {
+                            app: &app,
+                            environment: &environment,
+                            version: &version,
+                            at: jiff::Timestamp::now(),
+                        })
+                        .map_err(|error| error.to_string())
+                })
+                .await
+                .map_err(|error| StepError::Failed(error.to_string()))?;
+                readings.push(MetricReading { name: metric.name.clone(), at: jiff::Timestamp::now(), result });
+            }
+            let verdict = judge.observe(Look {
+                at: jiff::Timestamp::now(),
+                canary: &canary,
+                stable: stable_now.as_ref(),
+                metrics: &readings,
+            });
+            let evidence = judge.evidence();
+            if last_report.elapsed() >= ANALYSIS_REPORT || verdict != Verdict::Pending {
+                last_report = Instant::now();
+                self.recorder
+                    .record(
+                        Change::event(&run.row, kinds::PROGRESS, format!("analysis: {}", evidence.summary))
+                            .step(index)
+                            .data(json!({"analysis": evidence})),
+                    )
+                    .await?;
+            }
+            let value = serde_json::to_value(&evidence).unwrap_or_default();
+            match verdict {
+                Verdict::Pending => {}
+                Verdict::Pass => return Ok(Some((format!("analysis passed: {}", evidence.summary), value, false))),
+                Verdict::Fail => return Err(StepError::Failed(format!("analysis failed: {}", evidence.summary))),
+                Verdict::Inconclusive => {
+                    return match analysis.on_inconclusive {
+                        OnInconclusive::Promote => {
+                            Ok(Some((format!("analysis inconclusive, going on: {}", evidence.summary), value, false)))
+                        }
+                        OnInconclusive::Rollback => {
+                            Err(StepError::Failed(format!("analysis inconclusive: {}", evidence.summary)))
+                        }
+                        OnInconclusive::Pause => {
+                            Ok(Some((format!("analysis inconclusive: {}", evidence.summary), value, true)))
+                        }
+                    };
+                }
+            }
+            tokio::time::sleep(ANALYSIS_LOOK.min(until.saturating_duration_since(Instant::now()).max(POLL))).await;
+        }
+    }
+
+    /// Fails when an instance of `version` is not healthy.
+    async fn check_health(&self, run: &Run, version: &str) -> Result<(), StepError> {
+        for instance in self.live(&run.service, version).await? {
+            if instance.state != InstanceState::Healthy {
+                return Err(StepError::Failed(format!(
+                    "instance {} of {version} became {:?}{}",
+                    instance.id,
+                    instance.state,
+                    instance.last_exit.as_deref().map(|exit| format!(" (last exit: {exit})")).unwrap_or_default()
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Until `until`, fails as soon as an instance of `version` stops being healthy.

@@ -32,6 +32,7 @@ pub mod actions {
     pub const FINISHED: &str = "deployment.finished";
     pub const INSTANCE_ORPHAN_STOPPED: &str = "instance.orphan-stopped";
     pub const TOKEN_CREATED: &str = "token.created";
+    pub const TOKEN_REVOKED: &str = "token.revoked";
     pub const REFUSED: &str = "deployment.refused";
     pub const DRIFT_DETECTED: &str = "drift.detected";
     pub const DRIFT_CLEARED: &str = "drift.cleared";

@@ -282,21 +282,65 @@ pub struct BlueGreen {
     pub scale_down_delay: Duration,
 }
 
-/// Limits the new version must stay within during rollout and bake.
+/// How the new version is judged while it holds a share of traffic (and, for the absolute
+/// limits, during `bake`): limits it must stay within, a comparison with the stable version
+/// serving beside it, and metrics from other sources.
+///
+/// Every look at the data is valid: a `fail` comes as soon as the evidence suffices, and a new
+/// version as good as the stable one fails in at most `false_positive_rate` of holds.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Analysis {
+    /// The largest share of the new version's requests that may fail (5xx).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_rate_max: Option<Fraction>,
+    /// Half of the new version's requests must be faster than this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p50_max: Option<Duration>,
+    /// 95% of the new version's requests must be faster than this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p95_max: Option<Duration>,
+    /// 99% of the new version's requests must be faster than this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p99_max: Option<Duration>,
     /// Compare the new version with the stable one serving at the same time.
     #[serde(default)]
     pub compare: Compare,
+    /// The chance, per hold, that a new version as good as the stable one (and within every
+    /// limit) is failed anyway. Smaller needs more evidence, so it decides more slowly.
+    #[serde(default = "defaults::false_positive_rate")]
+    pub false_positive_rate: Fraction,
+    /// The smallest regression worth failing a new version for; anything smaller never fails
+    /// the comparison with the stable version, however much data there is.
+    #[serde(default)]
+    pub min_effect: MinEffect,
+    /// What a hold that ends without enough data to judge does: wait for `shipgate deploy
+    /// resume` or `abort` (`pause`), roll back, or promote.
+    #[serde(default)]
+    pub on_inconclusive: OnInconclusive,
+    /// The Prometheus server that `prometheus` metrics query, e.g. `http://127.0.0.1:9090`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus_url: Option<String>,
+    /// Further checks, each from Prometheus, a web endpoint or a command.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<Metric>,
+}
+
+impl Default for Analysis {
+    fn default() -> Self {
+        Analysis {
+            error_rate_max: None,
+            p50_max: None,
+            p95_max: None,
+            p99_max: None,
+            compare: Compare::default(),
+            false_positive_rate: defaults::false_positive_rate(),
+            min_effect: MinEffect::default(),
+            on_inconclusive: OnInconclusive::default(),
+            prometheus_url: None,
+            metrics: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
@@ -307,6 +351,184 @@ pub enum Compare {
     None,
 }
 
+/// The smallest differences from the stable version that count as a regression.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MinEffect {
+    /// How much larger the new version's error rate must be than the stable one's, as a
+    /// difference of fractions: `0.005` is half a percentage point (1.0% → 1.5%).
+    #[serde(default = "defaults::min_effect_error_rate")]
+    pub error_rate: Fraction,
+    /// How much larger the share of the new version's requests slower than the stable
+    /// version's p95 must be than the stable version's own share (5%): `0.025` means 7.5%.
+    #[serde(default = "defaults::min_effect_latency")]
+    pub latency: Fraction,
+}
+
+impl Default for MinEffect {
+    fn default() -> Self {
+        MinEffect { error_rate: defaults::min_effect_error_rate(), latency: defaults::min_effect_latency() }
+    }
+}
+
+/// What happens when a hold ends without enough data to pass or fail the new version.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnInconclusive {
+    /// Wait for `shipgate deploy resume` (go on) or `shipgate deploy abort` (roll back).
+    #[default]
+    Pause,
+    /// Roll back, as for a failure.
+    Rollback,
+    /// Go on, as for a pass.
+    Promote,
+}
+
+/// A check from outside shipgate's own request metrics, judged against `min` and `max` (and,
+/// for `web`, its `success` condition; for `command`, its exit status).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Metric {
+    /// Lowercase letters, digits, `_` and `-`; unique within the environment.
+    pub name: String,
+    #[serde(flatten)]
+    pub source: MetricSource,
+    /// The value must be at least this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    /// The value must be at most this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    /// How often the metric is read during a hold or bake.
+    #[serde(default = "defaults::metric_interval")]
+    pub interval: Duration,
+}
+
+/// Where a metric's value comes from. Text may use `{{app}}`, `{{env}}` and `{{version}}`
+/// (the new version's label).
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricSource {
+    /// A PromQL expression returning one number (a scalar, or a vector of one series), read
+    /// from `prometheus_url` with an instant query.
+    Prometheus(String),
+    /// An HTTP GET returning JSON.
+    Web(WebCheck),
+    /// A command: exit status 0 is a success; when `min` or `max` is set, the last line of
+    /// its output is the value. Its output is kept as evidence.
+    Command(Vec<String>),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebCheck {
+    /// An `http://` or `https://` URL.
+    pub url: String,
+    /// A JSON Pointer (RFC 6901) to the value in the response, e.g. `/data/ratio`; the whole
+    /// document when empty.
+    #[serde(default)]
+    pub select: String,
+    /// A condition the selected value must meet, e.g. `>= 0.99` or `== "ok"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success: Option<Condition>,
+}
+
+/// `OPERATOR VALUE`, where the operator is `==`, `!=`, `<`, `<=`, `>` or `>=` and the value a
+/// JSON literal: a number, a string in double quotes, `true`, `false` or `null`. Ordering
+/// operators take a number.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Condition {
+    pub operator: Operator,
+    pub value: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operator {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl Operator {
+    pub const ALL: [(&str, Operator); 6] = [
+        ("==", Operator::Eq),
+        ("!=", Operator::Ne),
+        ("<=", Operator::Le),
+        (">=", Operator::Ge),
+        ("<", Operator::Lt),
+        (">", Operator::Gt),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        Operator::ALL.iter().find(|(_, operator)| *operator == self).map_or("==", |(text, _)| text)
+    }
+}
+
+impl Condition {
+    /// Reads `OPERATOR VALUE`, e.g. `>= 0.99`.
+    pub fn parse(text: &str) -> Result<Condition, crate::values::Invalid> {
+        use crate::values::Invalid;
+        let example = "write an operator and a JSON value, e.g. `>= 0.99`, `== \"ok\"` or `== true`";
+        let trimmed = text.trim();
+        let Some((symbol, operator)) = Operator::ALL.iter().find(|(symbol, _)| trimmed.starts_with(symbol)) else {
+            return Err(Invalid::new(format!("condition `{text}` does not start with an operator")).hint(example));
+        };
+        let literal = trimmed[symbol.len()..].trim();
+        let value = match serde_json::from_str::<serde_json::Value>(literal) {
+            Ok(value) if !value.is_array() && !value.is_object() => value,
+            _ => {
+                let bare_word = !literal.is_empty()
+                    && !literal
+                        .starts_with(|c: char| c == '"' || c == '-' || c == '[' || c == '{' || c.is_ascii_digit());
+                let hint = if bare_word {
+                    format!("put text in double quotes, e.g. `{symbol} \"{}\"`", literal.trim_matches('\''))
+                } else {
+                    example.to_owned()
+                };
+                return Err(Invalid::new(format!(
+                    "`{literal}` in condition `{text}` is not a JSON number, string, `true`, `false` or `null`"
+                ))
+                .hint(hint));
+            }
+        };
+        if !matches!(operator, Operator::Eq | Operator::Ne) && !value.is_number() {
+            return Err(Invalid::new(format!(
+                "`{symbol}` in condition `{text}` compares numbers, but `{literal}` is not one"
+            ))
+            .hint("use `==` or `!=` for text, `true`, `false` and `null`"));
+        }
+        Ok(Condition { operator: *operator, value })
+    }
+}
+
+impl std::fmt::Display for Condition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.operator.as_str(), self.value)
+    }
+}
+
+impl Serialize for Condition {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl JsonSchema for Condition {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Condition".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^\\s*(==|!=|<=|>=|<|>)\\s*\\S",
+            "description": "An operator (`==`, `!=`, `<`, `<=`, `>`, `>=`) and a JSON value, e.g. `>= 0.99` or `== \"ok\"`.",
+        })
+    }
+}
 /// One smoke check: an HTTP request to the new version, or a command.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -448,7 +670,7 @@ pub struct Scan {
 
 /// Default values, shared by the reader and the schema so they cannot disagree.
 pub mod defaults {
-    use crate::values::{Duration, Signal};
+    use crate::values::{Duration, Fraction, Signal};
 
     pub fn drain() -> Duration {
         Duration::from_secs(30)
@@ -496,6 +718,23 @@ pub mod defaults {
         200
     }
     pub fn smoke_timeout() -> Duration {
+        Duration::from_secs(10)
+    }
+    /// 1%: one good new version in a hundred is failed by chance, at most.
+    pub fn false_positive_rate() -> Fraction {
+        Fraction::new(0.01).expect("a constant between 0 and 1")
+    }
+    /// Half a percentage point: a new version that fails one request in 200 more than the
+    /// stable one is worth stopping; less is within what retries and noise absorb.
+    pub fn min_effect_error_rate() -> Fraction {
+        Fraction::new(0.005).expect("a constant between 0 and 1")
+    }
+    /// Two and a half percentage points: 7.5% of the new version's requests slower than the
+    /// stable version's p95, where 5% are expected, is half as many slow requests again.
+    pub fn min_effect_latency() -> Fraction {
+        Fraction::new(0.025).expect("a constant between 0 and 1")
+    }
+    pub fn metric_interval() -> Duration {
         Duration::from_secs(10)
     }
 }

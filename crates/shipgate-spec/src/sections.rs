@@ -568,25 +568,365 @@ impl Decode for BlueGreen {
 impl Decode for Analysis {
     fn decode(node: &Node<'_>, decoder: &mut Decoder) -> Option<Self> {
         let mut fields = Fields::open(node, decoder)?;
-        let analysis = Analysis {
-            error_rate_max: fields.optional(decoder, "error_rate_max"),
-            p50_max: fields.optional(decoder, "p50_max"),
-            p95_max: fields.optional(decoder, "p95_max"),
-            p99_max: fields.optional(decoder, "p99_max"),
-            compare: fields
-                .node("compare")
-                .and_then(|node| {
-                    node.parse_str(decoder, |text| match text {
-                        "stable" => Ok(Compare::Stable),
-                        "none" => Ok(Compare::None),
-                        other => Err(Invalid::new(format!("unknown comparison `{other}`"))
-                            .hint("use `stable` (judge the new version against the one serving beside it) or `none`")),
-                    })
+        let error_rate_max = fields.optional(decoder, "error_rate_max");
+        let p50_max = fields.optional(decoder, "p50_max");
+        let p95_max = fields.optional(decoder, "p95_max");
+        let p99_max = fields.optional(decoder, "p99_max");
+        let compare = fields
+            .node("compare")
+            .and_then(|node| {
+                node.parse_str(decoder, |text| match text {
+                    "stable" => Ok(Compare::Stable),
+                    "none" => Ok(Compare::None),
+                    other => Err(Invalid::new(format!("unknown comparison `{other}`"))
+                        .hint("use `stable` (judge the new version against the one serving beside it) or `none`")),
                 })
-                .unwrap_or_default(),
+            })
+            .unwrap_or_default();
+        let false_positive_rate = match fields.node("false_positive_rate") {
+            Some(node) => small_fraction(
+                &node,
+                decoder,
+                "a false-positive rate of 0 would never fail a new version",
+                "use a small fraction such as `0.01` (1%) or `0.001`; to judge by limits only, set `compare = \"none\"`",
+            ),
+            None => Some(defaults::false_positive_rate()),
+        };
+        let min_effect = fields.optional(decoder, "min_effect").unwrap_or_default();
+        let on_inconclusive = fields
+            .node("on_inconclusive")
+            .and_then(|node| {
+                node.parse_str(decoder, |text| match text {
+                    "pause" => Ok(OnInconclusive::Pause),
+                    "rollback" => Ok(OnInconclusive::Rollback),
+                    "promote" => Ok(OnInconclusive::Promote),
+                    other => {
+                        let invalid = Invalid::new(format!("unknown choice `{other}`"));
+                        Err(match suggest::closest(other, ["pause", "rollback", "promote"]) {
+                            Some(close) => invalid.hint(format!("did you mean `{close}`?")),
+                            None => invalid.hint(
+                                "use `pause` (wait for `shipgate deploy resume` or `abort`), `rollback` or `promote`",
+                            ),
+                        })
+                    }
+                })
+            })
+            .unwrap_or_default();
+        let prometheus_url =
+            fields.node("prometheus_url").and_then(|node| http_url(&node, decoder, "http://127.0.0.1:9090"));
+        let metrics_node = fields.node("metrics");
+        let metrics: Vec<Metric> = match &metrics_node {
+            Some(node) => Vec::<Metric>::decode(node, decoder).unwrap_or_default(),
+            None => Vec::new(),
+        };
+        if let Some(metrics_node) = &metrics_node {
+            check_metrics(
+                metrics_node,
+                prometheus_url.is_some() || fields.contains("prometheus_url"),
+                &fields,
+                decoder,
+            );
+        }
+        fields.finish(decoder);
+        Some(Analysis {
+            error_rate_max,
+            p50_max,
+            p95_max,
+            p99_max,
+            compare,
+            false_positive_rate: false_positive_rate?,
+            min_effect,
+            on_inconclusive,
+            prometheus_url,
+            metrics,
+        })
+    }
+}
+
+/// A fraction more than 0 and at most one half (rates of false alarms, smallest effects).
+fn small_fraction(node: &Node<'_>, decoder: &mut Decoder, zero: &str, hint: &str) -> Option<Fraction> {
+    let fraction = Fraction::decode(node, decoder)?;
+    if fraction.get() == 0.0 {
+        decoder.invalid(node, Invalid::new(zero).hint(hint));
+        return None;
+    }
+    if fraction.get() > 0.5 {
+        decoder.invalid(
+            node,
+            Invalid::new(format!("`{}` is more than one half", fraction.get()))
+                .hint("write a fraction: `0.01` means 1%"),
+        );
+        return None;
+    }
+    Some(fraction)
+}
+
+/// An `http://` or `https://` URL.
+fn http_url(node: &Node<'_>, decoder: &mut Decoder, example: &str) -> Option<String> {
+    node.parse_str(decoder, |url| {
+        let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+        match rest {
+            Some(host) if !host.is_empty() && !host.starts_with('/') => Ok(url.to_owned()),
+            _ => Err(Invalid::new(format!("`{url}` is not an http(s) URL"))
+                .hint(format!("write the full URL, e.g. `{example}`"))),
+        }
+    })
+}
+
+impl Decode for MinEffect {
+    fn decode(node: &Node<'_>, decoder: &mut Decoder) -> Option<Self> {
+        let mut fields = Fields::open(node, decoder)?;
+        let error_rate = match fields.node("error_rate") {
+            Some(node) => small_fraction(
+                &node,
+                decoder,
+                "a smallest effect of 0 would fail a new version for any difference, however small",
+                "use at least `0.001` (0.1 percentage point); the default is `0.005`",
+            ),
+            None => Some(defaults::min_effect_error_rate()),
+        };
+        let latency = match fields.node("latency") {
+            Some(node) => small_fraction(
+                &node,
+                decoder,
+                "a smallest effect of 0 would fail a new version for any slowdown, however small",
+                "use e.g. `0.025` (the default): 7.5% of requests slower than the stable version's p95, where 5% are expected",
+            ),
+            None => Some(defaults::min_effect_latency()),
         };
         fields.finish(decoder);
-        Some(analysis)
+        Some(MinEffect { error_rate: error_rate?, latency: latency? })
+    }
+}
+
+/// The placeholders a metric's query, URL or command may use.
+const PLACEHOLDERS: [&str; 3] = ["app", "env", "version"];
+
+/// Checks that every `{{…}}` in `text` names a known placeholder.
+fn check_placeholders(text: &str) -> Result<(), Invalid> {
+    let mut rest = text;
+    while let Some(open) = rest.find("{{") {
+        let after = &rest[open + 2..];
+        let Some(close) = after.find("}}") else {
+            return Err(Invalid::new(format!("`{{{{` in `{text}` is not closed"))
+                .hint("write placeholders as `{{app}}`, `{{env}}` or `{{version}}`"));
+        };
+        let name = after[..close].trim();
+        if !PLACEHOLDERS.contains(&name) {
+            let invalid = Invalid::new(format!("unknown placeholder `{{{{{name}}}}}`"));
+            return Err(match suggest::closest(name, PLACEHOLDERS) {
+                Some(close) => invalid.hint(format!("did you mean `{{{{{close}}}}}`?")),
+                None => invalid.hint("use `{{app}}`, `{{env}}` or `{{version}}` (the new version's label)"),
+            });
+        }
+        rest = &after[close + 2..];
+    }
+    Ok(())
+}
+
+fn is_metric_name(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 63
+        && text.starts_with(|c: char| c.is_ascii_lowercase())
+        && text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+impl Decode for Metric {
+    fn decode(node: &Node<'_>, decoder: &mut Decoder) -> Option<Self> {
+        let mut fields = Fields::open(node, decoder)?;
+        let name = match fields.node("name") {
+            Some(node) => node.parse_str(decoder, |text| {
+                if is_metric_name(text) {
+                    Ok(text.to_owned())
+                } else {
+                    Err(Invalid::new(format!("`{text}` is not a valid metric name"))
+                        .hint("start with a lowercase letter and use only `a-z`, `0-9`, `_` and `-` (at most 63)"))
+                }
+            }),
+            None => {
+                fields.missing(decoder, "name", "name = \"checkout-success\"");
+                None
+            }
+        };
+        let source = one_of(&mut fields, decoder, &["prometheus", "web", "command"]).and_then(|(variant, value)| {
+            match variant {
+                "prometheus" => value
+                    .parse_str(decoder, |query| {
+                        if query.trim().is_empty() {
+                            return Err(Invalid::new("the query is empty").hint(
+                                "write a PromQL expression that returns one number, e.g. `sum(rate(http_requests_total{version=\"{{version}}\"}[1m]))`",
+                            ));
+                        }
+                        check_placeholders(query).map(|()| query.to_owned())
+                    })
+                    .map(MetricSource::Prometheus),
+                "web" => WebCheck::decode(&value, decoder).map(MetricSource::Web),
+                _ => {
+                    let words = command(&value, decoder)?;
+                    let elements = value.elements(&mut Decoder::default()).unwrap_or_default();
+                    let mut valid = true;
+                    for (word, element) in words.iter().zip(&elements) {
+                        if let Err(invalid) = check_placeholders(word) {
+                            decoder.invalid(element, invalid);
+                            valid = false;
+                        }
+                    }
+                    valid.then_some(MetricSource::Command(words))
+                }
+            }
+        });
+        let mut bound = |key: &'static str| -> Option<f64> {
+            let node = fields.node(key)?;
+            let value = node.as_number(decoder)?;
+            if value.is_finite() {
+                Some(value)
+            } else {
+                decoder.invalid(
+                    &node,
+                    Invalid::new(format!("`{value}` is not a finite number")).hint("write a number, e.g. `0.99`"),
+                );
+                None
+            }
+        };
+        let min = bound("min");
+        let max = bound("max");
+        let interval = fields.optional(decoder, "interval").unwrap_or_else(defaults::metric_interval);
+        if interval < Duration::from_secs(1)
+            && let Some(node) = fields.node("interval")
+        {
+            decoder.invalid(
+                &node,
+                Invalid::new(format!("metric interval `{interval}` is shorter than a second"))
+                    .hint("read outside metrics at most once a second, e.g. `interval = \"10s\"`"),
+            );
+        }
+        let metric = match &name {
+            Some(name) => format!("metric `{name}`"),
+            None => format!("`{}`", node.path),
+        };
+        if let (Some(low), Some(high)) = (min, max)
+            && low > high
+        {
+            let span = fields.key_span("min").unwrap_or_else(|| node.span.clone());
+            decoder.report(
+                Diagnostic::new(
+                    Code::Conflict,
+                    span,
+                    format!("{metric} has `min = {low}` above `max = {high}`: no value can pass"),
+                )
+                .with_hint("swap `min` and `max`"),
+            );
+        }
+        let checks_nothing = match &source {
+            Some(MetricSource::Prometheus(_)) => {
+                min.is_none() && max.is_none() && !fields.contains("min") && !fields.contains("max")
+            }
+            Some(MetricSource::Web(web)) => {
+                web.success.is_none()
+                    && min.is_none()
+                    && max.is_none()
+                    && !fields.contains("min")
+                    && !fields.contains("max")
+            }
+            _ => false,
+        };
+        if checks_nothing {
+            let success = if matches!(source, Some(MetricSource::Web(_))) { ", nor a `success` condition" } else { "" };
+            decoder.report(
+                Diagnostic::new(
+                    Code::MissingKey,
+                    node.span.clone(),
+                    format!("{metric} has neither `min` nor `max`{success}, so it checks nothing"),
+                )
+                .with_hint("add the range the value must stay in, e.g. `min = 0.99` or `max = 0.05`"),
+            );
+        }
+        fields.finish(decoder);
+        Some(Metric { name: name?, source: source?, min, max, interval })
+    }
+}
+
+impl Decode for WebCheck {
+    fn decode(node: &Node<'_>, decoder: &mut Decoder) -> Option<Self> {
+        let mut fields = Fields::open(node, decoder)?;
+        let url = match fields.node("url") {
+            Some(node) => http_url(&node, decoder, "https://status.example.com/checks/{{version}}").and_then(|url| {
+                check_placeholders(&url).map_err(|invalid| decoder.invalid(&node, invalid)).ok().map(|()| url)
+            }),
+            None => {
+                fields.missing(decoder, "url", "url = \"https://status.example.com/checks/{{version}}\"");
+                None
+            }
+        };
+        let select = fields.node("select").and_then(|node| {
+            node.parse_str(decoder, |pointer| {
+                if pointer.is_empty() || pointer.starts_with('/') {
+                    return Ok(pointer.to_owned());
+                }
+                let suggestion = format!("/{}", pointer.trim_start_matches('.').replace('.', "/"));
+                Err(Invalid::new(format!("`{pointer}` is not a JSON Pointer"))
+                    .hint(format!("JSON Pointers start with `/` and separate keys with `/`, e.g. `{suggestion}`")))
+            })
+        });
+        let select_valid = !fields.contains("select") || select.is_some();
+        let success = fields.node("success").map(|node| node.parse_str(decoder, Condition::parse));
+        fields.finish(decoder);
+        // An invalid `select` or `success` is reported; the check is incomplete without it.
+        let success = match success {
+            Some(parsed) => Some(parsed?),
+            None => None,
+        };
+        select_valid.then_some(())?;
+        Some(WebCheck { url: url?, select: select.unwrap_or_default(), success })
+    }
+}
+
+/// "metric `NAME`", or the metric's path when it has no readable name.
+fn metric_label(fields: &mut Fields<'_>, element: &Node<'_>) -> String {
+    match fields.node("name").and_then(|node| node.value().and_then(|value| value.as_str()).map(str::to_owned)) {
+        Some(name) => format!("metric `{name}`"),
+        None => format!("`{}`", element.path),
+    }
+}
+
+/// Metric names are unique, and `prometheus` metrics need `prometheus_url`.
+fn check_metrics(metrics: &Node<'_>, has_prometheus_url: bool, analysis: &Fields<'_>, decoder: &mut Decoder) {
+    let elements = metrics.elements(&mut Decoder::default()).unwrap_or_default();
+    let mut seen: Vec<String> = Vec::new();
+    for element in &elements {
+        let Some(mut fields) = Fields::open(element, &mut Decoder::default()) else { continue };
+        if let Some(name_node) = fields.node("name")
+            && let Some(name) = name_node.value().and_then(|value| value.as_str())
+        {
+            if seen.iter().any(|other| other == name) {
+                decoder.report(
+                    Diagnostic::new(
+                        Code::Conflict,
+                        name_node.span.clone(),
+                        format!("metric name `{name}` is used twice"),
+                    )
+                    .with_hint("give each metric its own name; the name identifies it in the evidence"),
+                );
+            }
+            seen.push(name.to_owned());
+        }
+        if !has_prometheus_url && fields.contains("prometheus") {
+            let span = fields.key_span("prometheus").unwrap_or_else(|| element.span.clone());
+            decoder.report(
+                Diagnostic::new(
+                    Code::MissingKey,
+                    span,
+                    format!(
+                        "{} queries Prometheus, but {} has no `prometheus_url`",
+                        metric_label(&mut fields, element),
+                        analysis.display_name()
+                    ),
+                )
+                .with_hint(
+                    "add `prometheus_url = \"http://127.0.0.1:9090\"` (the server shipgate queries) to the analysis",
+                ),
+            );
+        }
     }
 }
 

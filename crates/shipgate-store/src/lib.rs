@@ -275,7 +275,7 @@ pub struct EnvironmentRow {
 /// The columns of `api_tokens`, in the order of [`TokenRow`]'s fields.
 macro_rules! token_columns {
     () => {
-        "id, hash, name, role, created, expires, revoked"
+        "id, hash, name, role, created, expires, revoked, environments"
     };
 }
 pub(crate) use token_columns;
@@ -291,6 +291,9 @@ pub struct TokenRow {
     pub created: String,
     pub expires: Option<String>,
     pub revoked: Option<String>,
+    /// The environments the token may act on, as a JSON array (opaque to the store); `None`
+    /// for every environment.
+    pub environments: Option<String>,
 }
 
 /// How a text column is matched.

@@ -42,6 +42,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/0004_release_evidence.sqlite.sql"),
         postgres: include_str!("migrations/0004_release_evidence.postgres.sql"),
     },
+    Migration {
+        version: 5,
+        name: "token scopes",
+        sqlite: include_str!("migrations/0005_token_scopes.sqlite.sql"),
+        postgres: include_str!("migrations/0005_token_scopes.postgres.sql"),
+    },
 ];
 
 /// The schema version this build brings a database to.

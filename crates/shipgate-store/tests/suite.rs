@@ -822,6 +822,7 @@ fn tokens_are_found_by_hash_and_revoked_once(test: &TestStore) {
         created: created.into(),
         expires: Some("2027-01-01T00:00:00Z".into()),
         revoked: None,
+        environments: Some(r#"["staging"]"#.into()),
     };
     let b = token("tok_b", &"ab".repeat(32), "2026-12-01T00:00:00Z");
     let a =

@@ -220,6 +220,12 @@ pub enum Command {
     /// and elsewhere, and says whether an override can lift it. `[policy]` in shipgate.toml can
     /// change a severity, but never lower a deny rule in production.
     Rules(crate::commands::check::RulesArgs),
+
+    /// Create, list and revoke API tokens (roles and environment scopes).
+    Token(crate::commands::token::TokenArgs),
+
+    /// Canary analysis tools: `simulate` compares shipgate's judge with a fixed-interval rule.
+    Analysis(crate::commands::analysis::AnalysisArgs),
 }
 
 #[derive(Debug, Args)]

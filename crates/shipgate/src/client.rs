@@ -115,6 +115,13 @@ impl Client {
         self.read_json(path, response)
     }
 
+    /// DELETE a resource.
+    pub fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
+        let request = self.agent.delete(self.endpoint(path)).header("accept", "application/json");
+        let response = self.send(path, self.authorize(request).call())?;
+        self.read_json(path, response)
+    }
+
     /// POST a JSON body. `patient` waits as long as the server takes to answer (an abort answers
     /// once the rollback is done).
     pub fn post<T: DeserializeOwned>(

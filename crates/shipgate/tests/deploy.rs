@@ -755,13 +755,14 @@ fn a_second_server_on_the_same_data_directory_is_refused() {
 }
 
 /// Staging then production: production requires staging, uses a canary with health and smoke
-/// checks, and releases carry test evidence.
+/// checks, and releases carry test evidence. The canary's hold is zero-length, so its analysis
+/// has no data and is inconclusive: go on rather than pause.
 fn two_environments(staging: SocketAddr, production: SocketAddr) -> String {
     format!(
         "[environments.staging]\nlisten = \"{staging}\"\nsmoke = [{{ http = \"/healthz\" }}]\n\
          [environments.production]\nlisten = \"{production}\"\nrequires = [\"staging\"]\n\
          strategy = {{ canary = [ {{ weight = 50, hold = \"0s\" }} ] }}\nsmoke = [{{ http = \"/healthz\" }}]\n\
-         analysis = {{ error_rate_max = 0.05 }}\n"
+         analysis = {{ error_rate_max = 0.05, on_inconclusive = \"promote\" }}\n"
     )
 }
 
@@ -1053,4 +1054,118 @@ fn a_freeze_refuses_production_until_an_override_with_a_reason() {
     assert_eq!(cluster.outcome(body["id"].as_u64().unwrap())["status"], "succeeded");
     let (status, body) = cluster.deploy_to("production", "v1", json!([{"rule": "freeze-window", "reason": " "}]));
     assert_eq!(status, 200, "a no-op needs no override: {body:#}");
+}
+
+#[test]
+fn each_role_and_scope_is_allowed_and_refused_over_the_api() {
+    let cluster = Cluster::start(None, 0);
+    cluster.release("v1", "", "replicas = 1\n");
+    cluster.release("v2", "", "replicas = 1\n");
+    let token = |role: &str, envs: &[&str]| {
+        let (code, stdout, stderr) = cluster.cli(
+            &[
+                &["token", "create", "--role", role, "--name", &format!("{role}-token"), "--expires", "1d"][..],
+                &envs.iter().flat_map(|env| ["--env", *env]).collect::<Vec<_>>()[..],
+            ]
+            .concat(),
+        );
+        assert_eq!(code, 0, "{stderr}");
+        stdout.trim().to_owned()
+    };
+    let as_token = |secret: &str, method: &str, path: &str, body: Option<Value>| {
+        let (status, text) = http(cluster.api, method, path, Some(secret), body.as_ref()).unwrap();
+        (status, serde_json::from_str::<Value>(&text).unwrap_or(Value::Null))
+    };
+    let viewer = token("viewer", &[]);
+    let deployer = token("deployer", &["staging"]);
+    let qa_deployer = token("deployer", &["qa"]);
+    let approver = token("approver", &[]);
+
+    // Reads are open to every role; deploying needs `deploy` on that environment.
+    assert_eq!(as_token(&viewer, "GET", "/api/v1/environments/staging", None).0, 200);
+    let deploy = json!({"version": "v1"});
+    let (status, body) = as_token(&viewer, "POST", "/api/v1/environments/staging/deployments", Some(deploy.clone()));
+    assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("lacks the `deploy` permission"), "{body}");
+    assert_eq!(as_token(&approver, "POST", "/api/v1/environments/staging/deployments", Some(deploy.clone())).0, 403);
+    let (status, body) =
+        as_token(&qa_deployer, "POST", "/api/v1/environments/staging/deployments", Some(deploy.clone()));
+    assert_eq!(status, 403, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("may act on `qa` only"), "{body}");
+    let (status, body) = as_token(&deployer, "POST", "/api/v1/environments/staging/deployments", Some(deploy));
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_u64().unwrap();
+    assert_eq!(cluster.outcome(id)["status"], "succeeded");
+    assert_eq!(as_token(&qa_deployer, "POST", &format!("/api/v1/deployments/{id}/abort"), None).0, 403);
+
+    // Overrides need the `override` permission, which only admins hold.
+    let (status, body) = as_token(
+        &deployer,
+        "POST",
+        "/api/v1/environments/staging/deployments",
+        Some(json!({"version": "v2", "overrides": [{"rule": "SG0106", "reason": "x"}]})),
+    );
+    assert_eq!(status, 403, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("`override`"), "{body}");
+
+    // Tokens are managed by admins; a revoked token is refused.
+    assert_eq!(as_token(&deployer, "GET", "/api/v1/tokens", None).0, 403);
+    let (code, stdout, _) = cluster.cli(&["token", "list", "--format", "json"]);
+    assert_eq!(code, 0);
+    let tokens: Value = serde_json::from_str(&stdout).unwrap();
+    assert!(!stdout.contains("sgt_"), "list never shows secrets");
+    let viewer_id = tokens.as_array().unwrap().iter().find(|t| t["name"] == "viewer-token").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (code, _, stderr) = cluster.cli(&["token", "revoke", &viewer_id]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(as_token(&viewer, "GET", "/api/v1/environments/staging", None).0, 401);
+    let (code, _, stderr) = cluster.cli(&["token", "create", "--role", "superuser"]);
+    assert_eq!(code, 2, "{stderr}");
+}
+
+#[test]
+fn a_bad_canary_is_judged_by_analysis_and_rolled_back_before_its_hold_ends() {
+    let cluster = Cluster::start(None, 0);
+    let canary = "replicas = 2\nstrategy = { canary = [ { weight = 50, hold = \"90s\" } ] }\nanalysis = { error_rate_max = 0.5 }\n";
+    cluster.release("v1", ", SAMPLE_ERROR_RATE = \"0.01\"", canary);
+    cluster.release("v2", ", SAMPLE_ERROR_RATE = \"0.05\"", canary);
+    assert_eq!(cluster.outcome(cluster.deploy("v1"))["status"], "succeeded");
+    let load = start_load(cluster.listen, 4);
+    let started = Instant::now();
+    let outcome = cluster.outcome(cluster.deploy("v2"));
+    let took = started.elapsed();
+    assert_eq!(outcome["status"], "rolled_back", "{outcome:#}");
+    let reason = outcome["reason"].as_str().unwrap();
+    assert!(reason.contains("analysis failed"), "{reason}");
+    assert!(took < Duration::from_secs(60), "decided in {took:?}, long before the 90 s hold ended");
+    let id = outcome["id"].as_u64().unwrap();
+    let evidence = cluster
+        .events(id)
+        .into_iter()
+        .rev()
+        .find(|event| event["data"]["analysis"].is_object())
+        .map(|event| event["data"]["analysis"].clone())
+        .unwrap();
+    assert_eq!(evidence["verdict"], "fail", "{evidence:#}");
+    assert_eq!(cluster.answering_ignoring_errors(), "v1");
+    let (ok, failed) = load.finish();
+    // The sample answers 500 on purpose (1% and 5%); anything else (refused connections, 502,
+    // 503) would be shipgate failing a request.
+    let unexpected: Vec<&String> = failed.iter().filter(|failure| failure.as_str() != "status 500").collect();
+    assert!(unexpected.is_empty() && ok > 0, "{unexpected:?}");
+}
+
+impl Cluster {
+    /// The version answering `GET /`, retrying past the sample's deliberate 500s.
+    fn answering_ignoring_errors(&self) -> String {
+        for _ in 0..50 {
+            let (status, body) = http(self.listen, "GET", "/", None, None).unwrap();
+            if status == 200 {
+                return body.split_whitespace().last().unwrap_or_default().to_owned();
+            }
+        }
+        String::new()
+    }
 }

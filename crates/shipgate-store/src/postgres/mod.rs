@@ -407,6 +407,7 @@ fn pg_token_row(row: &postgres::Row) -> Result<TokenRow> {
         created: row.try_get(4)?,
         expires: row.try_get(5)?,
         revoked: row.try_get(6)?,
+        environments: row.try_get(7)?,
     })
 }
 
@@ -584,11 +585,11 @@ impl Transaction for PgTx<'_, '_> {
         let statement = self.statement(concat!(
             "INSERT INTO api_tokens (",
             crate::token_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         ))?;
         self.tx.execute(
             &statement,
-            &[&row.id, &row.hash, &row.name, &row.role, &row.created, &row.expires, &row.revoked],
+            &[&row.id, &row.hash, &row.name, &row.role, &row.created, &row.expires, &row.revoked, &row.environments],
         )?;
         Ok(())
     }

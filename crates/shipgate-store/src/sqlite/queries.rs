@@ -261,6 +261,7 @@ fn token_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRow> {
         created: row.get(4)?,
         expires: row.get(5)?,
         revoked: row.get(6)?,
+        environments: row.get(7)?,
     })
 }
 
@@ -439,9 +440,18 @@ impl Transaction for SqliteConn<'_> {
             .prepare_cached(concat!(
                 "INSERT INTO api_tokens (",
                 crate::token_columns!(),
-                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
             ))?
-            .execute(params![row.id, row.hash, row.name, row.role, row.created, row.expires, row.revoked])?;
+            .execute(params![
+                row.id,
+                row.hash,
+                row.name,
+                row.role,
+                row.created,
+                row.expires,
+                row.revoked,
+                row.environments
+            ])?;
         Ok(())
     }
 

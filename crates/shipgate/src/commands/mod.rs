@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub mod agent;
+pub mod analysis;
 pub mod audit;
 pub mod check;
 pub mod deploy;
@@ -15,6 +16,7 @@ mod schema;
 pub mod server;
 mod show;
 pub mod status;
+pub mod token;
 mod validate;
 
 use crate::cli::Command;
@@ -41,5 +43,7 @@ pub fn run(command: Command, out: &Output) -> Result<ExitStatus, Failure> {
         Command::Check(args) => check::check(&args, out),
         Command::Drift(args) => check::drift(&args, out),
         Command::Rules(args) => check::rules(&args, out),
+        Command::Token(args) => token::run(args, out),
+        Command::Analysis(args) => analysis::run(args, out),
     }
 }
