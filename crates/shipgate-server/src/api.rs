@@ -627,7 +627,8 @@ async fn deployment_view(state: &AppState, row: DeploymentRow) -> ApiResult<Valu
             } else if let Some(event) = failed {
                 ("failed", Some(event.time.clone()), Some(event.message.clone()))
             } else if started.is_some() && !status::is_final(&row.status) {
-                ("running", None, None)
+                // What the step reports while it runs: healthy counts, weights, the analysis.
+                ("running", None, mine(kinds::PROGRESS).next_back().map(|event| event.message.clone()))
             } else {
                 ("pending", None, None)
             };

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shipgate_policy::{
     DeploymentFact, DesiredState, Facts, Finding, Lifting, MigrationEvidence, ObservedInstance, ObservedState,
-    ReleaseFacts, SecretScan, TestEvidence,
+    ReleaseFacts, Residency, SecretScan, TestEvidence,
 };
 use shipgate_store::{DeploymentRow, EnvironmentRow, ReleaseRow};
 
@@ -107,7 +107,10 @@ pub async fn gather(
         now: jiff::Timestamp::now(),
         actor: actor.to_owned(),
         observed,
-        residency: None,
+        residency: (!spec.app.data_classes.is_empty()).then(|| Residency {
+            data_classes: spec.app.data_classes.keys().cloned().collect(),
+            allowed_regions: spec.app.data_classes.clone(),
+        }),
         spec,
     })
 }

@@ -50,6 +50,11 @@ pub struct App {
     pub name: Name,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The kinds of data the app holds, each with the regions where that data may live
+    /// (`personal = ["eu-*"]`; a trailing `*` is a prefix). Every environment must declare a
+    /// `region` allowed for every class (rule SG0402).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub data_classes: BTreeMap<String, Vec<String>>,
 }
 
 /// What runs: a file, directory or archive built by the pipeline (process targets), or a

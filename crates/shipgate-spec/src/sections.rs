@@ -137,8 +137,9 @@ impl Decode for App {
         let mut fields = Fields::open(node, decoder)?;
         let name = fields.required(decoder, "name", "name = \"my-app\"");
         let description = fields.optional(decoder, "description");
+        let data_classes = fields.optional(decoder, "data_classes").unwrap_or_default();
         fields.finish(decoder);
-        Some(App { name: name?, description })
+        Some(App { name: name?, description, data_classes })
     }
 }
 

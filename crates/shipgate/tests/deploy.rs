@@ -1169,3 +1169,21 @@ impl Cluster {
         String::new()
     }
 }
+
+#[test]
+fn data_residency_refuses_an_environment_outside_the_allowed_regions() {
+    let cluster = Cluster::start(None, 0);
+    let spec = |region: &str| {
+        format!(
+            "[environments.staging]\nlisten = \"{}\"\nregion = \"{region}\"\n[app.data_classes]\npersonal = [\"eu-*\"]\n",
+            cluster.listen
+        )
+    };
+    cluster.release_with("v1", "", &spec("us-east-1"), &[]);
+    let (status, body) = cluster.deploy_to("staging", "v1", json!([]));
+    assert_eq!((status, body["code"].as_str()), (409, Some("gates_refused")), "{body:#}");
+    assert!(body["message"].as_str().unwrap().contains("SG0402"), "{body:#}");
+    cluster.release_with("v2", "", &spec("eu-west-1"), &[]);
+    let (status, body) = cluster.deploy_to("staging", "v2", json!([]));
+    assert_eq!(status, 201, "{body:#}");
+}
