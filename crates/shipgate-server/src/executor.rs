@@ -15,7 +15,9 @@ use std::time::Duration;
 use serde_json::json;
 use shipgate_agent::api::{InstanceState, InstanceStatus};
 use shipgate_analysis::providers::AgentMetrics;
-use shipgate_analysis::{Config as AnalysisConfig, Hold, Judge, Look, MetricReading, Query, Reference, Verdict};
+use shipgate_analysis::{
+    Config as AnalysisConfig, Counts, Hold, Judge, Look, MetricReading, Query, Reference, Verdict,
+};
 use shipgate_engine::{Plan, Step};
 use shipgate_migrate::apply::{self, Phases};
 use shipgate_spec::OnInconclusive;
@@ -298,9 +300,12 @@ impl Executor {
             Step::Bake { duration } => {
                 let started = self.first_start(run.row.id, index).await?;
                 let mut outcome = Outcome::detail(format!("baked {duration}; instances stayed healthy"));
-                // After promotion nothing serves beside the new version: limits only.
-                if let Some((detail, evidence, inconclusive)) =
-                    self.hold(run, index, &to, None, started, started + duration.as_std()).await?
+                // After promotion nothing serves beside the new version: the previous release's
+                // figures from before the deployment are the reference.
+                let baseline = self.baseline(run).await?;
+                if let Some((detail, evidence, inconclusive)) = self
+                    .hold_against(run, index, &to, Comparison::Baseline(baseline), started, started + duration.as_std())
+                    .await?
                 {
                     outcome.detail = detail;
                     outcome.data = json!({"analysis": evidence});
@@ -391,10 +396,19 @@ impl Executor {
             return Err(StepError::Failed(crate::gates::refusal_reason(&lifting)));
         }
         let warnings = lifting.remaining.len();
-        Ok(Outcome::detail(format!(
+        let mut outcome = Outcome::detail(format!(
             "no gate refuses ({warnings} warning(s), {} finding(s) overridden)",
             lifting.lifted.len()
-        )))
+        ));
+        // The stable release's figures before anything changes: the bake compares with them.
+        if let Some(from) = &run.plan.from
+            && let Ok(metrics) = self.agent.metrics().await
+            && let Some(counts) =
+                AgentMetrics::from_json(&metrics, &run.service).ok().and_then(|all| all.counts(&from.version).cloned())
+        {
+            outcome.data = json!({"baseline": {"version": from.version, "counts": counts}});
+        }
+        Ok(outcome)
     }
 
     async fn start_instances(&self, run: &Run, version: &str, count: u32) -> Result<Outcome, StepError> {
@@ -492,6 +506,41 @@ impl Executor {
         started: Instant,
         until: Instant,
     ) -> Result<Option<(String, serde_json::Value, bool)>, StepError> {
+        let comparison = match stable {
+            Some(stable) => Comparison::Stable(stable.to_owned()),
+            None => Comparison::Baseline(None),
+        };
+        self.hold_against(run, index, version, comparison, started, until).await
+    }
+
+    /// The stable release's counts recorded by the gates step, before the deployment changed
+    /// anything.
+    async fn baseline(&self, run: &Run) -> Result<Option<Counts>, StepError> {
+        let id = run.row.id;
+        let events = self
+            .recorder
+            .blocking(move |recorder| Ok(recorder.store.read(|reader| reader.deployment_events(id, 0))?))
+            .await?;
+        Ok(events
+            .iter()
+            .filter(|event| event.kind == kinds::STEP_DONE)
+            .filter_map(|event| serde_json::from_str::<serde_json::Value>(&event.data).ok())
+            .find_map(|data| serde_json::from_value::<Counts>(data.get("baseline")?.get("counts")?.clone()).ok()))
+    }
+
+    async fn hold_against(
+        &self,
+        run: &Run,
+        index: u32,
+        version: &str,
+        comparison: Comparison,
+        started: Instant,
+        until: Instant,
+    ) -> Result<Option<(String, serde_json::Value, bool)>, StepError> {
+        let stable = match &comparison {
+            Comparison::Stable(stable) => Some(stable.as_str()),
+            Comparison::Baseline(_) => None,
+        };
         let Some(analysis) = run.spec.environments.get(&run.row.environment).and_then(|env| env.analysis.clone())
         else {
             self.watch(run, version, until).await?;
@@ -513,8 +562,11 @@ impl Executor {
                 .unwrap_or_default()
         };
         let metrics = self.agent.metrics().await?;
-        let reference = match (stable, analysis.compare) {
-            (Some(stable), shipgate_spec::Compare::Stable) => Reference::Stable(counts(&metrics, stable)),
+        let reference = match (&comparison, analysis.compare) {
+            (Comparison::Stable(stable), shipgate_spec::Compare::Stable) => Reference::Stable(counts(&metrics, stable)),
+            (Comparison::Baseline(Some(baseline)), shipgate_spec::Compare::Stable) => {
+                Reference::Baseline(baseline.clone())
+            }
             _ => Reference::None,
         };
         let hold = Hold { start: stamp(started), end: stamp(until) };
@@ -901,6 +953,14 @@ impl Executor {
             .await?
             .ok_or_else(|| StepError::Failed(format!("release {version} is not in the store")))
     }
+}
+
+/// What a hold compares the new version with.
+enum Comparison {
+    /// The stable version serving beside it.
+    Stable(String),
+    /// Fixed figures of the previous release from before the deployment (the bake), if known.
+    Baseline(Option<Counts>),
 }
 
 /// What a step leaves behind.

@@ -1187,3 +1187,70 @@ fn data_residency_refuses_an_environment_outside_the_allowed_regions() {
     let (status, body) = cluster.deploy_to("staging", "v2", json!([]));
     assert_eq!(status, 201, "{body:#}");
 }
+
+#[test]
+fn a_canary_without_traffic_is_never_failed_for_lack_of_data_and_pauses_inconclusive() {
+    let cluster = Cluster::start(None, 0);
+    let canary = "replicas = 1\nstrategy = { canary = [ { weight = 50, hold = \"3s\" } ] }\nanalysis = { error_rate_max = 0.5 }\n";
+    cluster.release("v1", "", canary);
+    cluster.release("v2", "", canary);
+    assert_eq!(cluster.outcome(cluster.deploy("v1"))["status"], "succeeded");
+    let id = cluster.deploy("v2");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let paused = loop {
+        let (_, body) = cluster.call("GET", &format!("/api/v1/deployments/{id}"), None);
+        if body["status"] == "paused" {
+            break body;
+        }
+        assert!(body["finished"].is_null(), "no data must not fail the canary: {body:#}");
+        assert!(Instant::now() < deadline, "{body:#}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let events = cluster.call("GET", &format!("/api/v1/deployments/{id}"), None).1;
+    let hold = events["steps"].as_array().unwrap().iter().find(|step| step["step"]["step"] == "hold").unwrap().clone();
+    assert!(hold["detail"].as_str().unwrap_or("").contains("inconclusive"), "{paused:#}");
+    let (status, body) = cluster.call("POST", &format!("/api/v1/deployments/{id}/resume"), None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(cluster.outcome(id)["status"], "succeeded");
+}
+
+#[test]
+fn a_canary_with_doubled_p99_latency_is_rolled_back_within_30_seconds() {
+    let cluster = Cluster::start(None, 0);
+    let canary = "replicas = 2\nstrategy = { canary = [ { weight = 50, hold = \"90s\" } ] }\nanalysis = { error_rate_max = 0.5 }\n";
+    cluster.release("v1", ", SAMPLE_LATENCY_MS = \"2,20\"", canary);
+    cluster.release("v2", ", SAMPLE_LATENCY_MS = \"2,40\"", canary);
+    assert_eq!(cluster.outcome(cluster.deploy("v1"))["status"], "succeeded");
+    let load = start_load(cluster.listen, 4);
+    let started = Instant::now();
+    let outcome = cluster.outcome(cluster.deploy("v2"));
+    let took = started.elapsed();
+    let (_, failed) = load.finish();
+    assert_eq!(outcome["status"], "rolled_back", "{outcome:#}");
+    assert!(outcome["reason"].as_str().unwrap().contains("analysis failed"), "{outcome:#}");
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    assert!(failed.is_empty(), "{failed:?}");
+}
+
+#[test]
+fn the_bake_compares_with_the_previous_release_and_rolls_back_to_it() {
+    let cluster = Cluster::start(None, 0);
+    let canary = "replicas = 2\nstrategy = { canary = [ { weight = 50, hold = \"0s\" } ] }\nbake = \"90s\"\n\
+                  analysis = { error_rate_max = 0.5, on_inconclusive = \"promote\" }\n";
+    cluster.release("v1", ", SAMPLE_ERROR_RATE = \"0.01\"", &canary.replace("bake = \"90s\"\n", ""));
+    cluster.release("v2", ", SAMPLE_ERROR_RATE = \"0.10\"", canary);
+    assert_eq!(cluster.outcome(cluster.deploy("v1"))["status"], "succeeded");
+    // v1's figures before the deployment: the baseline the bake compares with.
+    let load = start_load(cluster.listen, 4);
+    std::thread::sleep(Duration::from_secs(3));
+    let outcome = cluster.outcome(cluster.deploy("v2"));
+    let (ok, failed) = load.finish();
+    assert_eq!(outcome["status"], "rolled_back", "{outcome:#}");
+    let failed_step =
+        outcome["steps"].as_array().unwrap().iter().find(|step| step["state"] == "failed").unwrap().clone();
+    assert_eq!(failed_step["step"]["step"], "bake", "{outcome:#}");
+    assert!(outcome["reason"].as_str().unwrap().contains("analysis failed"), "{outcome:#}");
+    assert_eq!(cluster.answering_ignoring_errors(), "v1");
+    let unexpected: Vec<&String> = failed.iter().filter(|failure| failure.as_str() != "status 500").collect();
+    assert!(unexpected.is_empty() && ok > 0, "{unexpected:?}");
+}
