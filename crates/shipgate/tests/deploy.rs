@@ -38,6 +38,8 @@ struct Cluster {
     delay_ms: u64,
     /// Extra environment of the server (the app database's URL for migrations).
     server_env: Vec<(String, String)>,
+    /// Where the agent serves Prometheus metrics.
+    agent_metrics: SocketAddr,
 }
 
 impl Cluster {
@@ -51,8 +53,11 @@ impl Cluster {
         let state = dir.path().join("agent");
         std::fs::create_dir(&state).unwrap();
         let log = std::fs::File::create(dir.path().join("agent.log")).unwrap();
+        let agent_metrics = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let agent = Command::new(env!("CARGO_BIN_EXE_shipgate"))
-            .args(["agent", "--stop-instances-on-exit", "--port-range", &port_range(), "--state-dir"])
+            .args(["agent", "--stop-instances-on-exit", "--port-range", &port_range(), "--metrics-listen"])
+            .arg(agent_metrics.to_string())
+            .arg("--state-dir")
             .arg(&state)
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
@@ -75,6 +80,7 @@ impl Cluster {
             database,
             delay_ms,
             server_env,
+            agent_metrics,
         };
         cluster.start_server();
         cluster
@@ -1253,4 +1259,84 @@ fn the_bake_compares_with_the_previous_release_and_rolls_back_to_it() {
     assert_eq!(cluster.answering_ignoring_errors(), "v1");
     let unexpected: Vec<&String> = failed.iter().filter(|failure| failure.as_str() != "status 500").collect();
     assert!(unexpected.is_empty() && ok > 0, "{unexpected:?}");
+}
+
+/// A real Prometheus scraping `target` every second; killed on drop.
+struct Prometheus {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn prometheus(target: SocketAddr) -> Option<Prometheus> {
+    let binary = std::env::var("SHIPGATE_TEST_PROMETHEUS").unwrap_or_else(|_| "prometheus".into());
+    if Command::new(&binary).arg("--version").output().is_err() {
+        assert!(
+            std::env::var("SHIPGATE_REQUIRE_ALL").as_deref() != Ok("1"),
+            "Prometheus is required (SHIPGATE_REQUIRE_ALL=1) but `{binary}` does not run; scripts/setup installs it"
+        );
+        eprintln!("SKIPPED: Prometheus (`{binary}`) is not installed");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: agent\n    static_configs:\n      - targets: ['{target}']\n"),
+    )
+    .unwrap();
+    let port = free_port();
+    let child = Command::new(&binary)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("prometheus.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http(SocketAddr::from(([127, 0, 0, 1], port)), "GET", "/-/ready", None, None).map(|(status, _)| status)
+        != Ok(200)
+    {
+        assert!(Instant::now() < deadline, "Prometheus did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Some(Prometheus { child, url, _dir: dir })
+}
+
+#[test]
+fn the_prometheus_provider_judges_a_bad_canary_from_the_agents_real_metrics() {
+    let cluster = Cluster::start(None, 0);
+    let Some(prometheus) = prometheus(cluster.agent_metrics) else { return };
+    // Only the Prometheus metric judges here: no built-in comparison or limit.
+    let query = "sum(rate(shipgate_responses_total{version=\\\"{{version}}\\\",class=\\\"5xx\\\"}[5s])) / sum(rate(shipgate_requests_total{version=\\\"{{version}}\\\"}[5s]))";
+    let environment = format!(
+        "replicas = 2\nstrategy = {{ canary = [ {{ weight = 50, hold = \"90s\" }} ] }}\n\
+         [environments.staging.analysis]\ncompare = \"none\"\nprometheus_url = \"{}\"\n\
+         [[environments.staging.analysis.metrics]]\nname = \"error-ratio\"\nprometheus = \"{query}\"\nmax = 0.1\ninterval = \"1s\"\n",
+        prometheus.url
+    );
+    cluster.release("v1", "", &environment);
+    cluster.release("v2", ", SAMPLE_ERROR_RATE = \"0.3\"", &environment);
+    let first = cluster.call("POST", "/api/v1/environments/staging/deployments", Some(json!({"version": "v1"}))).1;
+    let id = first["id"].as_u64().unwrap();
+    // A first release has nothing to compare with: it is promoted once healthy, without a hold.
+    assert_eq!(cluster.outcome(id)["status"], "succeeded");
+    let load = start_load(cluster.listen, 4);
+    let started = Instant::now();
+    let outcome = cluster.outcome(cluster.deploy("v2"));
+    let (ok, _) = load.finish();
+    assert_eq!(outcome["status"], "rolled_back", "{outcome:#}");
+    let reason = outcome["reason"].as_str().unwrap();
+    assert!(reason.contains("error-ratio"), "{reason}");
+    assert!(started.elapsed() < Duration::from_secs(60), "decided long before the hold ended");
+    assert!(ok > 0);
 }
