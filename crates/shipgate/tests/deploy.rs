@@ -1340,3 +1340,21 @@ fn the_prometheus_provider_judges_a_bad_canary_from_the_agents_real_metrics() {
     assert!(started.elapsed() < Duration::from_secs(60), "decided long before the hold ended");
     assert!(ok > 0);
 }
+
+#[test]
+fn a_canary_identical_to_stable_is_not_rolled_back() {
+    let cluster = Cluster::start(None, 0);
+    let canary = "replicas = 2\nstrategy = { canary = [ { weight = 50, hold = \"15s\" } ] }\n\
+                  analysis = { error_rate_max = 0.5, on_inconclusive = \"promote\" }\n";
+    cluster.release("v1", ", SAMPLE_ERROR_RATE = \"0.01\", SAMPLE_LATENCY_MS = \"2,20\"", canary);
+    cluster.release("v2", ", SAMPLE_ERROR_RATE = \"0.01\", SAMPLE_LATENCY_MS = \"2,20\"", canary);
+    assert_eq!(cluster.outcome(cluster.deploy("v1"))["status"], "succeeded");
+    let load = start_load(cluster.listen, 4);
+    let outcome = cluster.outcome(cluster.deploy("v2"));
+    let (ok, failed) = load.finish();
+    assert_eq!(outcome["status"], "succeeded", "{outcome:#}");
+    let hold = outcome["steps"].as_array().unwrap().iter().find(|step| step["step"]["step"] == "hold").unwrap().clone();
+    assert!(hold["detail"].as_str().unwrap().starts_with("analysis"), "{hold:#}");
+    let unexpected: Vec<&String> = failed.iter().filter(|failure| failure.as_str() != "status 500").collect();
+    assert!(unexpected.is_empty() && ok > 0, "{unexpected:?}");
+}
