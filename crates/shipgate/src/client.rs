@@ -399,6 +399,10 @@ pub struct DeploymentStep {
     pub description: String,
     #[serde(default)]
     pub state: String,
+    /// What the step reported: its latest progress while it runs (health, weights, the
+    /// analysis' summary), its outcome once done or failed.
+    #[serde(default)]
+    pub detail: Option<String>,
 }
 
 /// Statuses after which a deployment changes no more.

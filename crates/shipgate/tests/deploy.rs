@@ -1215,6 +1215,9 @@ fn a_canary_without_traffic_is_never_failed_for_lack_of_data_and_pauses_inconclu
     let events = cluster.call("GET", &format!("/api/v1/deployments/{id}"), None).1;
     let hold = events["steps"].as_array().unwrap().iter().find(|step| step["step"]["step"] == "hold").unwrap().clone();
     assert!(hold["detail"].as_str().unwrap_or("").contains("inconclusive"), "{paused:#}");
+    let (code, stdout, stderr) = cluster.cli(&["status", "staging"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("inconclusive"), "status shows the analysis: {stdout}");
     let (status, body) = cluster.call("POST", &format!("/api/v1/deployments/{id}/resume"), None);
     assert_eq!(status, 200, "{body}");
     assert_eq!(cluster.outcome(id)["status"], "succeeded");

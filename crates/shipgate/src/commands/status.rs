@@ -127,8 +127,9 @@ fn in_flight(deployment: &Deployment) -> String {
         .iter()
         .position(|step| step.state == "running" || step.state == "failed")
         .map(|position| {
-            let description = &deployment.steps[position].description;
-            format!(", step {}/{} ({})", position + 1, deployment.steps.len(), printable(description))
+            let step = &deployment.steps[position];
+            let detail = step.detail.as_deref().map(|detail| format!(": {}", printable(detail))).unwrap_or_default();
+            format!(", step {}/{} ({}{detail})", position + 1, deployment.steps.len(), printable(&step.description))
         })
         .unwrap_or_default();
     let elapsed =
