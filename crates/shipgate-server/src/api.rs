@@ -861,15 +861,26 @@ async fn default_release(state: &AppState, env: &str) -> ApiResult<String> {
 }
 
 /// The drift rules' findings: what runs in `env` compared with what the engine put there.
+#[derive(Deserialize)]
+struct DriftQuery {
+    /// `json` (default) or `sarif`.
+    #[serde(default)]
+    format: Option<String>,
+}
+
 async fn drift(
     State(state): Shared,
     Extension(caller): Extension<Caller>,
     Path(env): Path<String>,
+    Query(query): Query<DriftQuery>,
 ) -> ApiResult<Json<Value>> {
     known_environment(&state, &env).await?;
     let version = default_release(&state, &env).await?;
     let release = find_release(&state, &version).await?;
     let findings = gates::drift(&state.executor, &env, &release, &caller.name).await.map_err(step_error)?;
+    if query.format.as_deref() == Some("sarif") {
+        return Ok(Json(shipgate_policy::to_sarif(&findings, env!("CARGO_PKG_VERSION"))));
+    }
     let mut answer = shipgate_policy::to_json(&findings);
     answer["environment"] = json!(env);
     Ok(Json(answer))
@@ -933,12 +944,7 @@ async fn create_token(
         .blocking(move |recorder| {
             let ledger = &recorder.ledger;
             recorder.store.transact(|tx| {
-                tx.insert_token(&row)?;
-                ledger.append(
-                    tx,
-                    shipgate_ledger::NewEntry::new(actor.clone(), actions::TOKEN_CREATED, format!("token/{}", row.id))
-                        .details(json!({"name": row.name, "role": row.role, "environments": row.environments, "expires": row.expires})),
-                )?;
+                auth::store_token(tx, ledger, &actor, &row)?;
                 Ok::<_, RecordError>(())
             })
         })

@@ -1,8 +1,8 @@
 //! API tokens: a random secret shown once, stored only as its sha256.
 
 use sha2::{Digest, Sha256};
-use shipgate_ledger::NewEntry;
-use shipgate_store::TokenRow;
+use shipgate_ledger::{Ledger, NewEntry};
+use shipgate_store::{TokenRow, Transaction};
 
 use crate::record::{RecordError, Recorder, actions, now};
 
@@ -20,30 +20,27 @@ fn random_hex(bytes: usize) -> Result<String, RecordError> {
 /// Creates the first admin token when the store has no usable admin token, and returns its
 /// secret (the only time it exists outside the caller's hands); `None` when one exists.
 pub fn ensure_admin_token(recorder: &Recorder) -> Result<Option<String>, RecordError> {
-    let secret = format!("sgt_{}", random_hex(32)?);
-    let row = TokenRow {
-        id: format!("tok_{}", random_hex(6)?),
-        hash: hash(&secret),
-        name: "admin".into(),
-        role: "admin".into(),
-        created: now(),
-        expires: None,
-        revoked: None,
-        environments: None,
-    };
+    let (secret, row) = new_token("admin", Role::Admin, None, None)?;
     let ledger = &recorder.ledger;
     recorder.store.transact(|tx| {
-        if tx.tokens()?.iter().any(|token| token.role == "admin" && token.revoked.is_none()) {
+        if tx.tokens()?.iter().any(|token| token.role == Role::Admin.name() && token.revoked.is_none()) {
             return Ok(None);
         }
-        tx.insert_token(&row)?;
-        ledger.append(
-            tx,
-            NewEntry::new("shipgate", actions::TOKEN_CREATED, format!("token/{}", row.id))
-                .details(serde_json::json!({"name": row.name, "role": row.role})),
-        )?;
+        store_token(tx, ledger, "shipgate", &row)?;
         Ok::<_, RecordError>(Some(secret.clone()))
     })
+}
+
+/// Stores a token with the ledger entry that records who created it, in `tx`.
+pub fn store_token(tx: &mut dyn Transaction, ledger: &Ledger, actor: &str, row: &TokenRow) -> Result<(), RecordError> {
+    tx.insert_token(row)?;
+    ledger.append(
+        tx,
+        NewEntry::new(actor, actions::TOKEN_CREATED, format!("token/{}", row.id)).details(serde_json::json!({
+            "name": row.name, "role": row.role, "environments": row.environments, "expires": row.expires,
+        })),
+    )?;
+    Ok(())
 }
 
 /// Who a request acts as.

@@ -281,9 +281,13 @@ impl Executor {
                 let mut outcome = Outcome::detail(format!("held {duration}; new instances stayed healthy"));
                 if !resumed_paused {
                     let started = self.first_start(run.row.id, index).await?;
-                    let stable = run.plan.from.as_ref().map(|from| from.version.clone());
-                    let analysis =
-                        self.hold(run, index, &to, stable.as_deref(), started, started + duration.as_std()).await?;
+                    // Beside the stable release; a first release has none, and no canary hold.
+                    let comparison = match &run.plan.from {
+                        Some(from) => Comparison::Stable(from.version.clone()),
+                        None => Comparison::Baseline(None),
+                    };
+                    let until = started + duration.as_std();
+                    let analysis = self.hold(run, index, &to, comparison, started, until).await?;
                     if let Some((detail, evidence, inconclusive)) = analysis {
                         outcome.detail = detail;
                         outcome.data = json!({"analysis": evidence});
@@ -304,7 +308,7 @@ impl Executor {
                 // figures from before the deployment are the reference.
                 let baseline = self.baseline(run).await?;
                 if let Some((detail, evidence, inconclusive)) = self
-                    .hold_against(run, index, &to, Comparison::Baseline(baseline), started, started + duration.as_std())
+                    .hold(run, index, &to, Comparison::Baseline(baseline), started, started + duration.as_std())
                     .await?
                 {
                     outcome.detail = detail;
@@ -379,10 +383,7 @@ impl Executor {
     /// changed their verdict since the API accepted it), with the overrides given then.
     async fn gates(&self, run: &Run) -> Result<Outcome, StepError> {
         let id = run.row.id;
-        let events = self
-            .recorder
-            .blocking(move |recorder| Ok(recorder.store.read(|reader| reader.deployment_events(id, 0))?))
-            .await?;
+        let events = self.events(id).await?;
         let overrides: Vec<crate::gates::Override> = events
             .iter()
             .find(|event| event.kind == kinds::CREATED)
@@ -492,35 +493,11 @@ impl Executor {
         }
     }
 
-    /// A hold: until `until`, fails as soon as an instance of `version` stops being healthy and,
-    /// when the environment declares `analysis`, as soon as the judge has enough evidence of a
-    /// regression against `stable` (or of a limit broken). Returns the analysis' summary, its
-    /// evidence and whether it ended inconclusive with `on_inconclusive = "pause"`; `None`
-    /// without analysis.
-    async fn hold(
-        &self,
-        run: &Run,
-        index: u32,
-        version: &str,
-        stable: Option<&str>,
-        started: Instant,
-        until: Instant,
-    ) -> Result<Option<(String, serde_json::Value, bool)>, StepError> {
-        let comparison = match stable {
-            Some(stable) => Comparison::Stable(stable.to_owned()),
-            None => Comparison::Baseline(None),
-        };
-        self.hold_against(run, index, version, comparison, started, until).await
-    }
-
     /// The stable release's counts recorded by the gates step, before the deployment changed
     /// anything.
     async fn baseline(&self, run: &Run) -> Result<Option<Counts>, StepError> {
         let id = run.row.id;
-        let events = self
-            .recorder
-            .blocking(move |recorder| Ok(recorder.store.read(|reader| reader.deployment_events(id, 0))?))
-            .await?;
+        let events = self.events(id).await?;
         Ok(events
             .iter()
             .filter(|event| event.kind == kinds::STEP_DONE)
@@ -528,7 +505,12 @@ impl Executor {
             .find_map(|data| serde_json::from_value::<Counts>(data.get("baseline")?.get("counts")?.clone()).ok()))
     }
 
-    async fn hold_against(
+    /// A hold: until `until`, fails as soon as an instance of `version` stops being healthy and,
+    /// when the environment declares `analysis`, as soon as the judge has enough evidence of a
+    /// regression against the comparison (or of a limit broken). Returns the analysis' summary, its
+    /// evidence and whether it ended inconclusive with `on_inconclusive = "pause"`; `None`
+    /// without analysis.
+    async fn hold(
         &self,
         run: &Run,
         index: u32,
@@ -660,16 +642,7 @@ impl Executor {
     async fn watch(&self, run: &Run, version: &str, until: Instant) -> Result<(), StepError> {
         loop {
             self.check_signal(run)?;
-            for instance in self.live(&run.service, version).await? {
-                if instance.state != InstanceState::Healthy {
-                    return Err(StepError::Failed(format!(
-                        "instance {} of {version} became {:?}{}",
-                        instance.id,
-                        instance.state,
-                        instance.last_exit.as_deref().map(|exit| format!(" (last exit: {exit})")).unwrap_or_default()
-                    )));
-                }
-            }
+            self.check_health(run, version).await?;
             if Instant::now() >= until {
                 return Ok(());
             }
@@ -719,10 +692,7 @@ impl Executor {
             return Ok(false);
         };
         let (id, index) = (run.row.id, u32::try_from(index).unwrap_or(u32::MAX));
-        let events = self
-            .recorder
-            .blocking(move |recorder| Ok(recorder.store.read(|reader| reader.deployment_events(id, 0))?))
-            .await?;
+        let events = self.events(id).await?;
         Ok(events.iter().any(|event| {
             event.kind == kinds::STEP_DONE
                 && event.step_index == Some(index)
@@ -915,12 +885,17 @@ impl Executor {
             .collect())
     }
 
-    /// When step `index` first started (a resumed step keeps its original clock).
-    async fn first_start(&self, id: u64, index: u32) -> Result<Instant, StepError> {
-        let events = self
+    /// Every event of deployment `id`, in order.
+    async fn events(&self, id: u64) -> Result<Vec<shipgate_store::EventRow>, StepError> {
+        Ok(self
             .recorder
             .blocking(move |recorder| Ok(recorder.store.read(|reader| reader.deployment_events(id, 0))?))
-            .await?;
+            .await?)
+    }
+
+    /// When step `index` first started (a resumed step keeps its original clock).
+    async fn first_start(&self, id: u64, index: u32) -> Result<Instant, StepError> {
+        let events = self.events(id).await?;
         let started = events
             .iter()
             .find(|event| event.kind == kinds::STEP_STARTED && event.step_index == Some(index))

@@ -27,22 +27,37 @@ pub async fn run(executor: Executor, grace: Duration, interval: Duration) {
     }
 }
 
+/// What the background checks need, read in one snapshot: every environment, those with a
+/// deployment in flight (whose executor is in charge: the checks leave them alone), the releases.
+struct Settled {
+    environments: Vec<shipgate_store::EnvironmentRow>,
+    in_flight: BTreeSet<String>,
+    releases: Vec<shipgate_store::ReleaseRow>,
+}
+
+async fn settled(executor: &Executor) -> Result<Settled, String> {
+    executor
+        .recorder
+        .blocking(|recorder| {
+            Ok(recorder.store.read(|reader| {
+                let in_flight = reader.unfinished_deployments()?.into_iter().map(|row| row.environment).collect();
+                Ok::<_, shipgate_store::StoreError>(Settled {
+                    environments: reader.environments()?,
+                    in_flight,
+                    releases: reader.releases()?,
+                })
+            })?)
+        })
+        .await
+        .map_err(|error| error.to_string())
+}
+
 async fn pass(
     executor: &Executor,
     grace: Duration,
     unowned_since: &mut HashMap<String, Instant>,
 ) -> Result<(), String> {
-    let (environments, in_flight, releases) = executor
-        .recorder
-        .blocking(|recorder| {
-            Ok(recorder.store.read(|reader| {
-                let in_flight: BTreeSet<String> =
-                    reader.unfinished_deployments()?.into_iter().map(|row| row.environment).collect();
-                Ok::<_, shipgate_store::StoreError>((reader.environments()?, in_flight, reader.releases()?))
-            })?)
-        })
-        .await
-        .map_err(|error| error.to_string())?;
+    let Settled { environments, in_flight, releases } = settled(executor).await?;
     let Some(spec) = releases.last().and_then(|release| shipgate_spec::parse_str(&release.spec).ok()) else {
         return Ok(());
     };
@@ -92,17 +107,7 @@ pub async fn watch_drift(executor: Executor, interval: Duration) {
 }
 
 async fn drift_pass(executor: &Executor, last: &mut HashMap<String, String>) -> Result<(), String> {
-    let (environments, in_flight, releases) = executor
-        .recorder
-        .blocking(|recorder| {
-            Ok(recorder.store.read(|reader| {
-                let in_flight: BTreeSet<String> =
-                    reader.unfinished_deployments()?.into_iter().map(|row| row.environment).collect();
-                Ok::<_, shipgate_store::StoreError>((reader.environments()?, in_flight, reader.releases()?))
-            })?)
-        })
-        .await
-        .map_err(|error| error.to_string())?;
+    let Settled { environments, in_flight, releases } = settled(executor).await?;
     for environment in environments.iter().filter(|row| !in_flight.contains(&row.name)) {
         let Some(active) = &environment.active_version else { continue };
         let Some(release) = releases.iter().find(|release| &release.version == active) else { continue };

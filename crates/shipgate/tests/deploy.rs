@@ -587,12 +587,7 @@ fn instances_no_deployment_owns_are_stopped_and_recorded() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(cluster.live_instances("v1"), 1, "owned instances stay");
-    let log = Command::new(env!("CARGO_BIN_EXE_shipgate"))
-        .args(["audit", "log", "--format", "json", "--action", "instance.orphan-stopped", "--data-dir"])
-        .arg(cluster.path("data"))
-        .output()
-        .unwrap();
-    let entries: Value = serde_json::from_slice(&log.stdout).unwrap();
+    let entries = cluster.audit("instance.orphan-stopped");
     assert_eq!(entries[0]["subject"], "instance/stray", "{entries:#}");
 }
 
@@ -681,6 +676,30 @@ fn the_api_is_served_over_tls_and_never_as_plain_http_off_loopback() {
 }
 
 impl Cluster {
+    /// The audit ledger's entries whose action matches `action` (`deployment.*` for a prefix).
+    fn audit(&self, action: &str) -> Value {
+        let log = Command::new(env!("CARGO_BIN_EXE_shipgate"))
+            .args(["audit", "log", "--format", "json", "--action", action, "--data-dir"])
+            .arg(self.path("data"))
+            .output()
+            .unwrap();
+        serde_json::from_slice(&log.stdout).unwrap_or(Value::Null)
+    }
+
+    /// Waits until deployment `id` is paused; it must not finish meanwhile.
+    fn until_paused(&self, id: u64) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, body) = self.call("GET", &format!("/api/v1/deployments/{id}"), None);
+            if body["status"] == "paused" {
+                return body;
+            }
+            assert!(body["finished"].is_null(), "it should pause, not finish: {body:#}");
+            assert!(Instant::now() < deadline, "never paused: {body:#}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Runs the CLI against this cluster's server with its token.
     fn cli(&self, args: &[&str]) -> (i32, String, String) {
         let output = Command::new(env!("CARGO_BIN_EXE_shipgate"))
@@ -821,12 +840,7 @@ fn production_accepts_only_what_passed_staging_and_its_tests() {
     assert_eq!(status, 201, "{body:#}");
     assert_eq!(cluster.outcome(body["id"].as_u64().unwrap())["status"], "succeeded");
 
-    let log = Command::new(env!("CARGO_BIN_EXE_shipgate"))
-        .args(["audit", "log", "--format", "json", "--action", "deployment.*", "--data-dir"])
-        .arg(cluster.path("data"))
-        .output()
-        .unwrap();
-    let entries: Value = serde_json::from_slice(&log.stdout).unwrap();
+    let entries = cluster.audit("deployment.*");
     let entries = entries.as_array().unwrap();
     let refused = entries.iter().filter(|entry| entry["action"] == "deployment.refused").count();
     assert_eq!(refused, 2, "both refusals are in the ledger");
@@ -888,6 +902,7 @@ fn drift_is_found_when_an_instance_dies_or_a_stranger_takes_the_port() {
             break;
         }
         assert!(Instant::now() < deadline, "no replica drift after killing an instance: {drift:#}");
+        std::thread::sleep(Duration::from_millis(20));
     }
     // The server's own periodic check (every 300 ms in these tests) records drift in the ledger:
     // an instance of a version no deployment owns runs until the reconciler stops it (1 s grace).
@@ -895,14 +910,7 @@ fn drift_is_found_when_an_instance_dies_or_a_stranger_takes_the_port() {
                        "artifact_dir": cluster.path("."), "command": [sample_bin()]});
     let (status, body) = common::load::agent_api(&cluster.path("agent"), "POST", "/v1/instances", &stray.to_string());
     assert_eq!(status, 201, "{body}");
-    let recorded = || {
-        let log = Command::new(env!("CARGO_BIN_EXE_shipgate"))
-            .args(["audit", "log", "--format", "json", "--action", "drift.*", "--data-dir"])
-            .arg(cluster.path("data"))
-            .output()
-            .unwrap();
-        serde_json::from_slice::<Value>(&log.stdout).unwrap_or(Value::Null)
-    };
+    let recorded = || cluster.audit("drift.*");
     let deadline = Instant::now() + Duration::from_secs(10);
     let detected = |entries: &Value| {
         entries.as_array().is_some_and(|entries| {
@@ -925,7 +933,15 @@ fn drift_is_found_when_an_instance_dies_or_a_stranger_takes_the_port() {
     let stranger = std::net::TcpListener::bind(other).unwrap();
     let (_, drift) = cluster.call("GET", "/api/v1/environments/qa/drift", None);
     let foreign = drift["findings"].as_array().unwrap().iter().find(|finding| finding["rule"] == "SG0406").cloned();
+    let (code, stdout, stderr) = cluster.cli(&["drift", "qa", "--format", "sarif"]);
     drop(stranger);
+    assert_eq!(code, 1, "{stderr}");
+    let sarif: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
+    assert!(
+        sarif["runs"][0]["results"].as_array().unwrap().iter().any(|result| result["ruleId"] == "SG0406"),
+        "{sarif:#}"
+    );
     let foreign = foreign.unwrap_or_else(|| panic!("no foreign-listener finding: {drift:#}"));
     assert!(foreign["message"].as_str().unwrap().contains(&std::process::id().to_string()), "{foreign:#}");
 }
@@ -996,16 +1012,7 @@ fn expand_runs_before_traffic_and_contract_one_release_later() {
     );
     cluster.release_with("v4", ", SAMPLE_UNHEALTHY = \"1\"", &environments, &[]);
     let id = cluster.deploy("v4");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let paused = loop {
-        let (_, body) = cluster.call("GET", &format!("/api/v1/deployments/{id}"), None);
-        if body["status"] == "paused" {
-            break body;
-        }
-        assert!(body["finished"].is_null(), "it should pause, not finish: {body:#}");
-        assert!(Instant::now() < deadline, "never paused: {body:#}");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let paused = cluster.until_paused(id);
     assert!(paused["reason"].as_str().unwrap().contains("expand migrations were applied"), "{paused:#}");
     assert_eq!(columns(), "id,note");
     assert_eq!(cluster.answering(), "v3", "traffic stayed on the stable release");
@@ -1202,16 +1209,7 @@ fn a_canary_without_traffic_is_never_failed_for_lack_of_data_and_pauses_inconclu
     cluster.release("v2", "", canary);
     assert_eq!(cluster.outcome(cluster.deploy("v1"))["status"], "succeeded");
     let id = cluster.deploy("v2");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let paused = loop {
-        let (_, body) = cluster.call("GET", &format!("/api/v1/deployments/{id}"), None);
-        if body["status"] == "paused" {
-            break body;
-        }
-        assert!(body["finished"].is_null(), "no data must not fail the canary: {body:#}");
-        assert!(Instant::now() < deadline, "{body:#}");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let paused = cluster.until_paused(id);
     let events = cluster.call("GET", &format!("/api/v1/deployments/{id}"), None).1;
     let hold = events["steps"].as_array().unwrap().iter().find(|step| step["step"]["step"] == "hold").unwrap().clone();
     assert!(hold["detail"].as_str().unwrap_or("").contains("inconclusive"), "{paused:#}");

@@ -74,43 +74,26 @@ pub fn check(args: &CheckArgs, out: &Output) -> Result<ExitStatus, Failure> {
 pub fn drift(args: &DriftArgs, out: &Output) -> Result<ExitStatus, Failure> {
     let client = Client::new(&args.connect)?;
     let mut answers = Vec::new();
+    let format = if args.format == CheckFormat::Sarif { "sarif" } else { "json" };
     for env in environments(&client, &args.env)? {
-        match client.get::<Value>(&format!("/environments/{}/drift", segment(&env)), &[]) {
+        match client.get::<Value>(&format!("/environments/{}/drift", segment(&env)), &[("format", format.to_owned())]) {
             Ok(answer) => answers.push((env, answer)),
             // Without ENV, environments that run nothing yet have nothing to drift from.
             Err(error) if args.env.is_none() && error.is("unknown_release") => {}
             Err(error) => return Err(error.into()),
         }
     }
-    if args.format == CheckFormat::Sarif {
-        let findings: Vec<Value> = answers.iter().flat_map(|(_, answer)| findings_of(answer)).collect();
-        let any = !findings.is_empty();
-        out.data(&format!("{}\n", serde_json::to_string_pretty(&sarif_of(&findings)).unwrap_or_default()))?;
-        return Ok(if any { ExitStatus::Refused } else { ExitStatus::Success });
-    }
     let status = report(&answers, args.format, out)?;
     // Drift of any severity is worth a non-zero exit: something changed outside shipgate.
-    let any = answers.iter().any(|(_, answer)| !findings_of(answer).is_empty());
+    let any = answers.iter().any(|(_, answer)| {
+        !findings_of(answer).is_empty()
+            || answer["runs"][0]["results"].as_array().is_some_and(|results| !results.is_empty())
+    });
     Ok(if any { ExitStatus::Refused } else { status })
 }
 
 fn findings_of(answer: &Value) -> Vec<Value> {
     answer["findings"].as_array().cloned().unwrap_or_default()
-}
-
-/// SARIF for drift findings comes from the server per environment for `check`; for `drift`
-/// the JSON answers are merged into one minimal run.
-fn sarif_of(findings: &[Value]) -> Value {
-    let results: Vec<Value> = findings
-        .iter()
-        .map(|finding| {
-            json!({"ruleId": finding["rule"], "level": if finding["severity"] == "deny" { "error" } else { "warning" },
-                   "message": {"text": finding["message"]},
-                   "locations": [{"logicalLocations": [{"name": finding["subject"]["environment"], "kind": "module"}]}]})
-        })
-        .collect();
-    json!({"version": "2.1.0", "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-           "runs": [{"tool": {"driver": {"name": "shipgate", "version": env!("CARGO_PKG_VERSION")}}, "results": results}]})
 }
 
 fn report(answers: &[(String, Value)], format: CheckFormat, out: &Output) -> Result<ExitStatus, Failure> {
