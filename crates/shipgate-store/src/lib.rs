@@ -296,6 +296,34 @@ pub struct TokenRow {
     pub environments: Option<String>,
 }
 
+/// The columns of `records`, in the order of [`RecordRow`]'s fields.
+macro_rules! record_columns {
+    () => {
+        "kind, scope, name, version, value, actor, created"
+    };
+}
+pub(crate) use record_columns;
+
+/// One version of a small named document that has no table of its own: an encrypted
+/// secret, an environment's setting of a feature flag, an approval. Records are
+/// addressed by `(kind, scope, name)`; every write adds a version, so the history of a
+/// name is kept whole. The store does not interpret `kind`, `scope` or `value`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordRow {
+    /// What the record is, e.g. `secret`, `flag`, `approval`.
+    pub kind: String,
+    /// What it belongs to, e.g. an environment's name or a deployment's id.
+    pub scope: String,
+    pub name: String,
+    /// 1, 2, 3… per `(kind, scope, name)`, assigned by [`Transaction::put_record`].
+    pub version: u64,
+    /// `None` when this version removes the name (a tombstone).
+    pub value: Option<String>,
+    pub actor: String,
+    /// RFC 3339 UTC.
+    pub created: String,
+}
+
 /// How a text column is matched.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TextMatch {
@@ -363,6 +391,15 @@ pub trait Reader {
 
     /// Every token, revoked ones included, by `created` and then `id`.
     fn tokens(&mut self) -> Result<Vec<TokenRow>>;
+
+    /// The newest version of record `(kind, scope, name)`, a tombstone included.
+    fn record(&mut self, kind: &str, scope: &str, name: &str) -> Result<Option<RecordRow>>;
+
+    /// The newest version of every record of `kind` in `scope`, tombstones included, by name.
+    fn records(&mut self, kind: &str, scope: &str) -> Result<Vec<RecordRow>>;
+
+    /// Every version of record `(kind, scope, name)`, oldest first.
+    fn record_history(&mut self, kind: &str, scope: &str, name: &str) -> Result<Vec<RecordRow>>;
 }
 
 /// Write access inside [`Store::transact`].
@@ -410,6 +447,12 @@ pub trait Transaction: Reader {
     /// Marks token `id` revoked at `time`. Returns `false` when there is no such token or
     /// it was revoked already (its revocation time is kept).
     fn revoke_token(&mut self, id: &str, time: &str) -> Result<bool>;
+
+    /// Stores `row` as the next version of `(row.kind, row.scope, row.name)` (the newest
+    /// so far plus one, from 1; `row.version` is ignored) and returns that version.
+    /// Two writers of one name never get the same version: the primary key refuses the
+    /// second, and its transaction fails.
+    fn put_record(&mut self, row: &RecordRow) -> Result<u64>;
 }
 
 /// Returned by the closure given to [`Store::transact_dyn`] or [`Store::read_dyn`] to

@@ -48,6 +48,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/0005_token_scopes.sqlite.sql"),
         postgres: include_str!("migrations/0005_token_scopes.postgres.sql"),
     },
+    Migration {
+        version: 6,
+        name: "records",
+        sqlite: include_str!("migrations/0006_records.sqlite.sql"),
+        postgres: include_str!("migrations/0006_records.postgres.sql"),
+    },
 ];
 
 /// The schema version this build brings a database to.

@@ -10,8 +10,8 @@ use std::thread;
 
 use shipgate_store::testing::TestStore;
 use shipgate_store::{
-    DeploymentRow, EntryQuery, EntryRow, EnvironmentRow, EventRow, LedgerHead, ReleaseRow, SCHEMA_VERSION, Store,
-    StoreError, TextMatch, TokenRow, Transaction,
+    DeploymentRow, EntryQuery, EntryRow, EnvironmentRow, EventRow, LedgerHead, RecordRow, ReleaseRow, SCHEMA_VERSION,
+    Store, StoreError, TextMatch, TokenRow, Transaction,
 };
 
 /// Runs each named test function against every backend.
@@ -53,6 +53,7 @@ suite!(
     concurrent_event_appends_are_gap_free,
     an_environment_upsert_replaces_the_row,
     tokens_are_found_by_hash_and_revoked_once,
+    records_keep_every_version_and_list_the_newest,
 );
 
 /// A caller's own error type, as the control plane will have: the store's errors
@@ -441,9 +442,9 @@ fn a_version_2_database_is_upgraded(test: &TestStore) {
     };
     store.transact(|tx| tx.insert_release(&release)).unwrap();
     drop(store);
-    // Undo migrations 3 and 4 behind the store's back: the database is as version 2 left it.
+    // Undo migrations 3 and later behind the store's back: the database is as version 2 left it.
     test.raw().execute(
-        "DROP TABLE api_tokens; DROP TABLE environments; DROP TABLE deployment_events; DROP TABLE deployments; \
+        "DROP TABLE records; DROP TABLE api_tokens; DROP TABLE environments; DROP TABLE deployment_events; DROP TABLE deployments; \
          ALTER TABLE releases DROP COLUMN evidence; DELETE FROM shipgate_schema WHERE version >= 3",
     );
     let store = test.reopen().unwrap();
@@ -860,4 +861,37 @@ fn tokens_are_found_by_hash_and_revoked_once(test: &TestStore) {
     let same_hash = TokenRow { id: "tok_c".into(), ..a };
     assert!(store.transact(|tx| tx.insert_token(&same_hash)).is_err(), "hashes are unique");
     assert_eq!(ids().len(), 3);
+}
+
+fn records_keep_every_version_and_list_the_newest(test: &TestStore) {
+    let store = test.store();
+    let put = |scope: &str, name: &str, value: Option<&str>| {
+        let row = RecordRow {
+            kind: "secret".into(),
+            scope: scope.into(),
+            name: name.into(),
+            version: 99,
+            value: value.map(String::from),
+            actor: "alice".into(),
+            created: "2026-12-01T00:00:00Z".into(),
+        };
+        store.transact(|tx| tx.put_record(&row)).unwrap()
+    };
+    assert_eq!(put("prod", "DB_URL", Some("one")), 1, "versions start at 1, whatever the row says");
+    assert_eq!(put("prod", "DB_URL", Some("two")), 2);
+    assert_eq!(put("prod", "API_KEY", Some("k")), 1, "versions count per name");
+    assert_eq!(put("staging", "DB_URL", Some("s")), 1, "and per scope");
+    assert_eq!(put("prod", "API_KEY", None), 2, "a removal is a version too");
+
+    let newest = store.read(|reader| reader.record("secret", "prod", "DB_URL")).unwrap().unwrap();
+    assert_eq!((newest.version, newest.value.as_deref()), (2, Some("two")));
+    assert_eq!(store.read(|reader| reader.record("flag", "prod", "DB_URL")).unwrap(), None, "kinds are apart");
+
+    let listed = store.read(|reader| reader.records("secret", "prod")).unwrap();
+    let summary: Vec<_> = listed.iter().map(|r| (r.name.as_str(), r.version, r.value.as_deref())).collect();
+    assert_eq!(summary, [("API_KEY", 2, None), ("DB_URL", 2, Some("two"))], "newest of each, by name");
+
+    let history = store.read(|reader| reader.record_history("secret", "prod", "DB_URL")).unwrap();
+    let values: Vec<_> = history.iter().map(|r| r.value.as_deref()).collect();
+    assert_eq!(values, [Some("one"), Some("two")], "oldest first");
 }

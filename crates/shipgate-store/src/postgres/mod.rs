@@ -17,7 +17,7 @@ use postgres::{Client, IsolationLevel, NoTls, Statement};
 use crate::migrations::{self, SCHEMA_TABLE, SCHEMA_VERSION};
 use crate::{
     Abort, Backend, CheckpointRow, DeploymentRow, EntryQuery, EntryRow, EnvironmentRow, EventRow, LedgerHead, Location,
-    Reader, ReleaseRow, Result, Store, StoreError, TokenRow, Transaction, to_i64, to_u32, to_u64,
+    Reader, RecordRow, ReleaseRow, Result, Store, StoreError, TokenRow, Transaction, to_i64, to_u32, to_u64,
 };
 
 /// How many idle connections are kept.
@@ -353,6 +353,46 @@ impl Reader for PgTx<'_, '_> {
             self.statement(concat!("SELECT ", crate::token_columns!(), " FROM api_tokens ORDER BY created, id"))?;
         self.tx.query(&statement, &[])?.iter().map(pg_token_row).collect()
     }
+
+    fn record(&mut self, kind: &str, scope: &str, name: &str) -> Result<Option<RecordRow>> {
+        let statement = self.statement(concat!(
+            "SELECT ",
+            crate::record_columns!(),
+            " FROM records WHERE kind = $1 AND scope = $2 AND name = $3 ORDER BY version DESC LIMIT 1"
+        ))?;
+        self.tx.query_opt(&statement, &[&kind, &scope, &name])?.map(|row| pg_record_row(&row)).transpose()
+    }
+
+    fn records(&mut self, kind: &str, scope: &str) -> Result<Vec<RecordRow>> {
+        // `ORDER BY name COLLATE "C"`: byte order, as on SQLite.
+        let statement = self.statement(concat!(
+            "SELECT DISTINCT ON (name COLLATE \"C\") ",
+            crate::record_columns!(),
+            " FROM records WHERE kind = $1 AND scope = $2 ORDER BY name COLLATE \"C\", version DESC"
+        ))?;
+        self.tx.query(&statement, &[&kind, &scope])?.iter().map(pg_record_row).collect()
+    }
+
+    fn record_history(&mut self, kind: &str, scope: &str, name: &str) -> Result<Vec<RecordRow>> {
+        let statement = self.statement(concat!(
+            "SELECT ",
+            crate::record_columns!(),
+            " FROM records WHERE kind = $1 AND scope = $2 AND name = $3 ORDER BY version"
+        ))?;
+        self.tx.query(&statement, &[&kind, &scope, &name])?.iter().map(pg_record_row).collect()
+    }
+}
+
+fn pg_record_row(row: &postgres::Row) -> Result<RecordRow> {
+    Ok(RecordRow {
+        kind: row.try_get(0)?,
+        scope: row.try_get(1)?,
+        name: row.try_get(2)?,
+        version: to_u64(row.try_get(3)?, "a record's version")?,
+        value: row.try_get(4)?,
+        actor: row.try_get(5)?,
+        created: row.try_get(6)?,
+    })
 }
 
 fn pg_deployment_row(row: &postgres::Row) -> Result<DeploymentRow> {
@@ -597,5 +637,17 @@ impl Transaction for PgTx<'_, '_> {
     fn revoke_token(&mut self, id: &str, time: &str) -> Result<bool> {
         let statement = self.statement("UPDATE api_tokens SET revoked = $2 WHERE id = $1 AND revoked IS NULL")?;
         Ok(self.tx.execute(&statement, &[&id, &time])? == 1)
+    }
+
+    fn put_record(&mut self, row: &RecordRow) -> Result<u64> {
+        let statement = self.statement(concat!(
+            "INSERT INTO records (",
+            crate::record_columns!(),
+            ") SELECT $1, $2, $3, COALESCE(MAX(version), 0) + 1, $4, $5, $6 FROM records \
+             WHERE kind = $1 AND scope = $2 AND name = $3 RETURNING version"
+        ))?;
+        let inserted =
+            self.tx.query_one(&statement, &[&row.kind, &row.scope, &row.name, &row.value, &row.actor, &row.created])?;
+        to_u64(inserted.try_get(0)?, "a record's version")
     }
 }

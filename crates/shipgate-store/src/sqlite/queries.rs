@@ -5,8 +5,8 @@ use std::ops::ControlFlow;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use crate::{
-    CheckpointRow, DeploymentRow, EntryQuery, EntryRow, EnvironmentRow, EventRow, LedgerHead, Reader, ReleaseRow,
-    Result, StoreError, TokenRow, Transaction, to_i64, to_u32, to_u64,
+    CheckpointRow, DeploymentRow, EntryQuery, EntryRow, EnvironmentRow, EventRow, LedgerHead, Reader, RecordRow,
+    ReleaseRow, Result, StoreError, TokenRow, Transaction, to_i64, to_u32, to_u64,
 };
 
 const ENTRY_COLUMNS: &str = "seq, time, actor, action, subject, env, body, leaf_hash";
@@ -201,6 +201,47 @@ impl Reader for SqliteConn<'_> {
         let rows = statement.query_map([], token_row)?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
+
+    fn record(&mut self, kind: &str, scope: &str, name: &str) -> Result<Option<RecordRow>> {
+        let mut statement = self.0.prepare_cached(concat!(
+            "SELECT ",
+            crate::record_columns!(),
+            " FROM records WHERE kind = ?1 AND scope = ?2 AND name = ?3 ORDER BY version DESC LIMIT 1"
+        ))?;
+        Ok(collect(statement.query(params![kind, scope, name])?, record_row)?.pop())
+    }
+
+    fn records(&mut self, kind: &str, scope: &str) -> Result<Vec<RecordRow>> {
+        let mut statement = self.0.prepare_cached(concat!(
+            "SELECT ",
+            crate::record_columns!(),
+            " FROM records r WHERE kind = ?1 AND scope = ?2 AND version = \
+             (SELECT MAX(version) FROM records o WHERE o.kind = r.kind AND o.scope = r.scope AND o.name = r.name) \
+             ORDER BY name"
+        ))?;
+        collect(statement.query(params![kind, scope])?, record_row)
+    }
+
+    fn record_history(&mut self, kind: &str, scope: &str, name: &str) -> Result<Vec<RecordRow>> {
+        let mut statement = self.0.prepare_cached(concat!(
+            "SELECT ",
+            crate::record_columns!(),
+            " FROM records WHERE kind = ?1 AND scope = ?2 AND name = ?3 ORDER BY version"
+        ))?;
+        collect(statement.query(params![kind, scope, name])?, record_row)
+    }
+}
+
+fn record_row(row: &rusqlite::Row<'_>) -> Result<RecordRow> {
+    Ok(RecordRow {
+        kind: row.get(0)?,
+        scope: row.get(1)?,
+        name: row.get(2)?,
+        version: to_u64(row.get(3)?, "a record's version")?,
+        value: row.get(4)?,
+        actor: row.get(5)?,
+        created: row.get(6)?,
+    })
 }
 
 /// Every row of `rows`, converted by `convert`.
@@ -461,5 +502,18 @@ impl Transaction for SqliteConn<'_> {
             .prepare_cached("UPDATE api_tokens SET revoked = ?2 WHERE id = ?1 AND revoked IS NULL")?
             .execute(params![id, time])?;
         Ok(changed == 1)
+    }
+
+    fn put_record(&mut self, row: &RecordRow) -> Result<u64> {
+        let version: i64 = self
+            .0
+            .prepare_cached(concat!(
+                "INSERT INTO records (",
+                crate::record_columns!(),
+                ") SELECT ?1, ?2, ?3, COALESCE(MAX(version), 0) + 1, ?4, ?5, ?6 FROM records \
+                 WHERE kind = ?1 AND scope = ?2 AND name = ?3 RETURNING version"
+            ))?
+            .query_row(params![row.kind, row.scope, row.name, row.value, row.actor, row.created], |r| r.get(0))?;
+        to_u64(version, "a record's version")
     }
 }
