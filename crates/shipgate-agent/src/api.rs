@@ -193,6 +193,29 @@ pub struct InstanceSpec {
     /// The instance's whole environment, with `PATH`, `LANG` and `PORT` added by the agent.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Secrets delivered as files, by name: written before each start to a private directory on
+    /// tmpfs (0700; files 0400), with `NAME_FILE=PATH` added to `env`; removed with the instance.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secret_files: BTreeMap<String, String>,
+    /// When set, the agent digests the stored artifact and verifies the release signature
+    /// before every start of the instance (restarts included), and refuses to start it when
+    /// either check fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<ArtifactCheck>,
+}
+
+/// What an instance's artifact must be: the stored copy at `path` has digest `digest`, and
+/// `signature` (minisign text) verifies over that digest with one of `trusted_keys`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactCheck {
+    /// The release's stored artifact (file, directory or archive) in the content-addressed store.
+    pub path: PathBuf,
+    /// `sha256:<hex>`, as recorded with the release.
+    pub digest: String,
+    /// The release's `.minisig` text.
+    pub signature: String,
+    /// Minisign public keys in the one-line form.
+    pub trusted_keys: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

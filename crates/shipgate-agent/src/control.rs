@@ -71,6 +71,10 @@ fn from_error(error: &Error) -> Answer {
         Error::NotFound { .. } => (StatusCode::NOT_FOUND, None),
         Error::Conflict(_) => (StatusCode::CONFLICT, None),
         Error::Tls(_) => (StatusCode::BAD_REQUEST, Some("check the certificate and key files named in `tls`")),
+        Error::Tampered(_) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("the stored artifact changed since its release was signed, or the signature is not by a trusted key"),
+        ),
         _ => (StatusCode::INTERNAL_SERVER_ERROR, None),
     };
     let mut message = error.to_string();

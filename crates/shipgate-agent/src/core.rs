@@ -311,6 +311,12 @@ impl Core {
         if !spec.artifact_dir.is_dir() {
             return Err(Error::Invalid(format!("`artifact_dir` `{}` is not a directory", spec.artifact_dir.display())));
         }
+        // Checked here too (the supervisor checks before every start), so that the caller
+        // learns at once why the instance will not run.
+        if let Some(check) = &spec.verify {
+            let signer = crate::verify::verify(check)?;
+            tracing::info!(service = %spec.service, version = %spec.version, key = %signer, "artifact verified");
+        }
         let instance = {
             let mut inner = lock(&self.inner);
             if !inner.services.contains_key(&spec.service) {
@@ -640,6 +646,15 @@ fn new_instance(
     }))
 }
 
+/// [`crate::verify::verify`] off the async threads (digesting reads the whole artifact).
+async fn verify_before_start(instance: &Instance) -> Result<(), Error> {
+    let Some(check) = instance.spec.verify.clone() else { return Ok(()) };
+    match tokio::task::spawn_blocking(move || crate::verify::verify(&check)).await {
+        Ok(result) => result.map(|_| ()),
+        Err(error) => Err(Error::Tampered(format!("the check did not finish: {error}"))),
+    }
+}
+
 /// How one run of a workload ended.
 enum Ended {
     /// Asked to stop, and stopped.
@@ -668,7 +683,20 @@ async fn supervise(core: Arc<Core>, instance: Arc<Instance>, mut adopted: Option
                 stop_and_remove(&core, &instance, None, drain, grace).await;
                 return;
             }
-            None => core.runtime.start(&instance.spec, instance.port, &log),
+            None => match verify_before_start(&instance).await {
+                Ok(()) => crate::secret_files::prepare(&core.config.state_dir, &instance.spec)
+                    .and_then(|spec| core.runtime.start(&spec, instance.port, &log)),
+                Err(error) => {
+                    // Tampering does not heal by retrying: out of rotation at once.
+                    tracing::error!(instance = %instance.id, "{error}");
+                    lock(&instance.status).last_exit = Some(error.to_string());
+                    instance.transition(InstanceState::Crashloop);
+                    core.rebuild_routes();
+                    core.persist();
+                    wait_crashloop(core, instance).await;
+                    return;
+                }
+            },
         };
         let ended = match workload {
             Ok(mut workload) => {
@@ -852,6 +880,7 @@ async fn stop_and_remove(
     }
     instance.transition(InstanceState::Stopped);
     tracing::info!(instance = %instance.id, "stopped");
+    crate::secret_files::remove(&core.config.state_dir, &instance.id);
     core.remove_instance(&instance.id);
 }
 

@@ -26,6 +26,9 @@ pub enum Error {
     Upgrade(String),
     #[error("TLS: {0}")]
     Tls(String),
+    /// The instance's artifact is not what its release signed: never started.
+    #[error("artifact verification failed: {0}")]
+    Tampered(String),
 }
 
 impl Error {

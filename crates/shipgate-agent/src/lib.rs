@@ -17,9 +17,11 @@ mod probe;
 mod proxy;
 mod route;
 pub mod runtime;
+mod secret_files;
 mod state;
 mod tls;
 mod upgrade;
+mod verify;
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;

@@ -659,22 +659,26 @@ finding.
 pub(crate) const RISKY_CHANGE_WITHOUT_FLAG: RuleDoc = RuleDoc {
     id: "SG0306",
     name: "risky-change-without-flag",
-    severity: Warn,
-    elsewhere: None,
+    severity: Deny,
+    elsewhere: Some(Warn),
     overridable: true,
-    implemented: false,
+    implemented: true,
     practice: FLAGS,
-    summary: "a release marked risky reaches production without a feature flag guarding the change",
+    summary: "a release marked risky does not put the change behind a feature flag that starts off",
     docs: "\
-**Why.** A feature flag turns a risky change off in a second, without a deployment.
+**Why.** A feature flag turns a risky change off in a second, without a deployment; a flag that
+starts off lets the code reach production dark and be turned on gradually.
 
-**What it checks (planned, with built-in flags).** A release marked risky (by its author, or
-because it ships contract migrations) declares no flag of shipgate's flag service that guards
-the change.
+**What it checks.** A release whose `shipgate.toml` says `[app] risky = true` must declare, under
+`[flags.NAME]`, at least one boolean flag whose default variant is `false` and that has no
+targeting rule, so that it is off for everyone when the release arrives. Run-time settings are
+not judged: they are changed after the deployment, with `shipgate flags set`.
 
-**How to fix.** Put the change behind a flag and roll it out gradually after the deployment.
+**How to fix.** Put the change behind such a flag, deploy, then roll it out with
+`shipgate flags set production NAME --rollout 5%` (and `shipgate flags kill` if it goes wrong).
+Remove `risky = true` in the next release.
 
-**Example.** A release with a new checkout flow and no `new-checkout` flag.",
+**Example.** A release with a new checkout flow, `risky = true`, and no `new-checkout` flag.",
 };
 
 // --- SG04xx configuration, parity, residency, drift -------------------------------------------
@@ -1001,7 +1005,7 @@ pub(crate) const SECRET_NOT_SET: RuleDoc = RuleDoc {
     severity: Deny,
     elsewhere: Some(Deny),
     overridable: true,
-    implemented: false,
+    implemented: true,
     practice: SECRETS_VAULT,
     summary: "a secret declared under `[secrets]` has no value in the server's encrypted store or an external source for the environment",
     docs: "\
@@ -1009,10 +1013,13 @@ pub(crate) const SECRET_NOT_SET: RuleDoc = RuleDoc {
 a vault); the app gets them at start. A missing one makes the app start without it, or tempts
 someone to put it in a file.
 
-**What it checks (planned).** Every name under `[secrets]` has a value for the target
-environment.
+**What it checks.** Every name under `[secrets]` without a `command` has a value stored for
+the target environment (`shipgate secrets set`; a removed one counts as missing). The
+deployment is refused before any instance starts. A `command` source is run at instance start
+instead; its failure fails the start with the command's error.
 
-**How to fix.** `shipgate secrets set ENV NAME`.
+**How to fix.** `shipgate secrets set ENV NAME` (the value is read from standard input or a
+prompt, never from the command line).
 
 **Example.** `DATABASE_URL = {}` is declared; production has no value for it.",
 };
@@ -1023,20 +1030,45 @@ pub(crate) const SECRET_AGE: RuleDoc = RuleDoc {
     severity: Warn,
     elsewhere: Some(Warn),
     overridable: true,
-    implemented: false,
+    implemented: true,
     practice: ROTATE,
     summary: "a secret's value is older than its rotation period, or was exposed and not rotated since",
     docs: "\
 **Why.** The longer a credential lives, the more places it may have leaked to; after a possible
 compromise it must be rotated at once.
 
-**What it checks (planned).** The age of each secret value of the target environment against
-the rotation period, and secrets exposed (a scanner finding, a flagged incident) since their
-last rotation.
+**What it checks.** For every secret with a `max_age` (`[secrets] DB = { max_age = \"90d\" }`),
+the age of its newest stored version in the target environment. Values from a `command` have
+no age shipgate knows and stay quiet. (Exposure tracking is planned.)
 
-**How to fix.** `shipgate secrets rotate ENV NAME` (or all); instances restart one by one.
+**How to fix.** `shipgate secrets rotate ENV NAME` (or `--all`); instances restart one by one.
 
 **Example.** `STRIPE_KEY` in production was set 400 days ago.",
+};
+
+pub(crate) const SECRET_IN_SPEC: RuleDoc = RuleDoc {
+    id: "SG0605",
+    name: "secret-in-spec",
+    severity: Deny,
+    elsewhere: Some(Deny),
+    overridable: true,
+    implemented: true,
+    practice: SECRETS_VAULT,
+    summary: "a literal credential in the release's `shipgate.toml`, e.g. in `[run] env` or a command's arguments",
+    docs: "\
+**Why.** `shipgate.toml` travels with every release and sits in source control; a value written
+there is readable by everyone with the repository and lands in every release, unencrypted.
+
+**What it checks.** The secret scanner (`shipgate-scan`, with the spec's `[scan]` allowlists)
+runs over the release's `shipgate.toml`: credential formats, and passwords or keys assigned in
+`[run] env` or anywhere else. Each finding names the scanner's rule and line, never the value.
+(A value under `[secrets]` is refused earlier, by `shipgate validate`.)
+
+**How to fix.** Declare the name under `[secrets]`, set the value with `shipgate secrets set
+ENV NAME`, remove the literal, rotate the credential (it is in the history now) and create a
+new release.
+
+**Example.** `[run] env = { API_TOKEN = \"ghp_…\" }`.",
 };
 
 // --- SG07xx signatures, approvals, windows, tokens --------------------------------------------
@@ -1045,19 +1077,21 @@ pub(crate) const UNSIGNED_RELEASE: RuleDoc = RuleDoc {
     id: "SG0701",
     name: "unsigned-release",
     severity: Deny,
-    elsewhere: Some(Deny),
+    elsewhere: None,
     overridable: false,
-    implemented: false,
+    implemented: true,
     practice: SIGNING,
     summary: "the release has no signature",
     docs: "\
 **Why.** A signature proves who built the artifact; without one, anything written to the store
 could be deployed. This rule cannot be overridden.
 
-**What it checks (planned).** The release carries an Ed25519 (minisign-compatible) signature
-over its digest.
+**What it checks.** The release carries an Ed25519 signature (minisign format, prehashed) over
+its digest, made by `shipgate release create --sign KEY`. Production only: staging may run
+unsigned builds while signing is being set up.
 
-**How to fix.** Create the release with a signing key configured.
+**How to fix.** `shipgate keys generate`, add the printed public key to `[artifact]
+trusted_keys`, and create the release again with `--sign shipgate.key`.
 
 **Example.** A release created before signing was configured.",
 };
@@ -1068,20 +1102,23 @@ pub(crate) const SIGNATURE_MISMATCH: RuleDoc = RuleDoc {
     severity: Deny,
     elsewhere: Some(Deny),
     overridable: false,
-    implemented: false,
+    implemented: true,
     practice: SIGNING,
     summary: "the release's signature does not verify against the trusted keys",
     docs: "\
 **Why.** A signature that does not verify means the artifact or its record was changed, or was
 signed by a key nobody trusts. This rule cannot be overridden.
 
-**What it checks (planned).** The signature verifies over the release's digest with one of the
-trusted public keys; every instance start checks it again.
+**What it checks.** The signature verifies over the release's digest (`sha256:<hex>` and a
+newline) with one of `[artifact] trusted_keys`. Every instance start checks it again: the agent
+digests the stored artifact and verifies the signature before it starts the process, and refuses
+(with a ledger entry) when either fails.
 
 **How to fix.** Find out how the artifact changed; create the release again from a trusted
-build.
+build, signed with a trusted key.
 
-**Example.** The stored artifact's digest no longer matches the signed one.",
+**Example.** The stored artifact's digest no longer matches the signed one, or the release was
+signed with a key that `trusted_keys` does not list.",
 };
 
 pub(crate) const FREEZE_WINDOW: RuleDoc = RuleDoc {
@@ -1184,17 +1221,20 @@ pub(crate) const TOKEN_TOO_BROAD: RuleDoc = RuleDoc {
     severity: Warn,
     elsewhere: Some(Warn),
     overridable: true,
-    implemented: false,
+    implemented: true,
     practice: BROAD_PERMISSIONS,
     summary: "an API token has more roles or environments than its use needs",
     docs: "\
 **Why.** A pipeline token that can do everything turns a leaked CI secret into a production
 takeover.
 
-**What it checks (planned).** Each token's roles and environment scopes against what the ledger
-shows it used in the last 90 days.
+**What it checks.** Each token's role, environment scope and expiry against what the audit
+ledger shows it did in the last 90 days: an `admin` token only ever used to deploy, a `deployer`
+token scoped to every environment that deployed to some, a token that never expires, a token
+unused for 90 days. It judges tokens rather than a release, so it is shown by `shipgate token
+list` (and `GET /api/v1/tokens`), not by the deployment gates.
 
-**How to fix.** Issue a narrower token and revoke the broad one.
+**How to fix.** Issue a narrower token (the hint names the command) and revoke the broad one.
 
 **Example.** An `admin` token used only for `deploy staging`.",
 };
@@ -1267,7 +1307,7 @@ creates them so.
 **Example.** `DATA_DIR/ledger.key` is `0644`.",
 };
 
-static CATALOG: [RuleDoc; 46] = [
+static CATALOG: [RuleDoc; 47] = [
     MUTABLE_ARTIFACT,
     IMAGE_TAG_WITHOUT_DIGEST,
     ARTIFACT_NOT_CONTENT_ADDRESSED,
@@ -1304,6 +1344,7 @@ static CATALOG: [RuleDoc; 46] = [
     SECRET_IN_ARTIFACT,
     SECRET_NOT_SET,
     SECRET_AGE,
+    SECRET_IN_SPEC,
     UNSIGNED_RELEASE,
     SIGNATURE_MISMATCH,
     FREEZE_WINDOW,

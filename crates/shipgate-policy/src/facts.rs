@@ -28,6 +28,30 @@ pub struct Facts {
     pub observed: Option<ObservedState>,
     /// Where the app's data may live; `None` until the spec declares data classes.
     pub residency: Option<Residency>,
+    /// What the server's secrets store holds for the target environment, and the literals in
+    /// the spec that look like credentials; `None` when not gathered (the secret rules stay quiet).
+    #[serde(default)]
+    pub secrets: Option<SecretsFacts>,
+}
+
+/// The secrets of the target environment as the server knows them. Never a value.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretsFacts {
+    /// Names with a value stored for the environment (removed ones are absent), by name.
+    pub stored: BTreeMap<String, StoredSecret>,
+    /// Literals in the release's `shipgate.toml` that the secret scanner takes for credentials
+    /// (`path` is the spec file; `redacted` shows only the first characters).
+    pub spec_literals: Vec<SecretFinding>,
+}
+
+/// One stored secret's newest version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredSecret {
+    pub version: u64,
+    /// When this version was set.
+    pub set_at: jiff::Timestamp,
+    /// Who set it.
+    pub actor: String,
 }
 
 /// The release being deployed.
@@ -49,6 +73,21 @@ pub struct ReleaseFacts {
     /// The secret scan run when the release was created; `None` when none was recorded.
     #[serde(default)]
     pub secret_scan: Option<SecretScan>,
+    /// The release's signature checked against `[artifact] trusted_keys`; `None` when the
+    /// release is unsigned.
+    #[serde(default)]
+    pub signature: Option<SignatureCheck>,
+}
+
+/// What checking a release's signature found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum SignatureCheck {
+    /// It verifies over the release's digest with the trusted key `key_id`.
+    Verified { key_id: String },
+    /// It does not verify with any trusted key; `reason` says why (an unknown key, a signature
+    /// over another digest, a malformed signature).
+    Invalid { reason: String },
 }
 
 /// What the secret scan of a release found: redacted, never the secret.

@@ -63,7 +63,7 @@ impl ApiError {
         self
     }
 
-    fn internal(error: impl std::fmt::Display) -> ApiError {
+    pub(crate) fn internal(error: impl std::fmt::Display) -> ApiError {
         tracing::error!("internal error: {error}");
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", error.to_string())
             .hint("see the server's log; this is a bug or a failing disk/database")
@@ -113,10 +113,18 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/environments/{env}/logs", get(logs))
         .route("/api/v1/environments/{env}/check", post(check))
         .route("/api/v1/environments/{env}/drift", get(drift))
+        .route("/api/v1/environments/{env}/secrets", get(crate::secrets::list))
+        .route("/api/v1/environments/{env}/secrets/rotate", post(crate::secrets::rotate))
+        .route(
+            "/api/v1/environments/{env}/secrets/{name}",
+            axum::routing::put(crate::secrets::set).delete(crate::secrets::remove),
+        )
         .route("/api/v1/deployments/{id}", get(show_deployment))
         .route("/api/v1/deployments/{id}/events", get(events))
         .route("/api/v1/deployments/{id}/resume", post(resume))
         .route("/api/v1/deployments/{id}/abort", post(abort))
+        .route("/api/v1/deployments/{id}/approve", post(approve))
+        .route("/api/v1/deployments/{id}/reject", post(reject))
         .route("/api/v1/tokens", post(create_token).get(list_tokens))
         .route("/api/v1/tokens/{id}", axum::routing::delete(revoke_token))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
@@ -124,13 +132,34 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/health", get(health))
         .route("/api/v1/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
         .merge(protected)
+        .merge(crate::flags::routes(state.clone()))
+        // Last: every answer, streamed ones included, passes the secrets redactor.
+        .layer(middleware::from_fn_with_state(state.clone(), redact_response))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such API path").hint("see /api/v1/openapi.json")
         })
         .with_state(state)
 }
 
-async fn authenticate(State(state): Shared, mut request: Request, next: Next) -> Response {
+/// Replaces every registered secret value in the answer's body with `[secret:NAME]`, frame by
+/// frame (JSON answers are one frame; the log and event streams send whole lines and events).
+async fn redact_response(State(state): Shared, request: Request, next: Next) -> Response {
+    use http_body_util::BodyExt;
+    let response = next.run(request).await;
+    let redactor = state.executor.secrets.redactor.clone();
+    let (mut parts, body) = response.into_parts();
+    // The length may change.
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let body = body.map_frame(move |frame| {
+        frame.map_data(|data| match redactor.redact_bytes(&data) {
+            std::borrow::Cow::Borrowed(_) => data,
+            std::borrow::Cow::Owned(clean) => bytes::Bytes::from(clean),
+        })
+    });
+    Response::from_parts(parts, axum::body::Body::new(body))
+}
+
+pub(crate) async fn authenticate(State(state): Shared, mut request: Request, next: Next) -> Response {
     let secret = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -173,16 +202,25 @@ async fn authorize(state: &AppState, caller: &Caller, method: &axum::http::Metho
     let (permission, environment) = match parts.as_slice() {
         ["tokens", ..] => (Permission::ManageTokens, None),
         ["environments", env, "plan" | "check"] => (Permission::Read, Some((*env).to_owned())),
+        ["environments", env, "secrets", ..] => {
+            (if writes { Permission::ManageSecrets } else { Permission::Read }, Some((*env).to_owned()))
+        }
         ["environments", env, ..] => {
             (if writes { Permission::Deploy } else { Permission::Read }, Some((*env).to_owned()))
         }
-        ["deployments", id, ..] => {
+        ["deployments", id, rest @ ..] => {
             let environment = match id.parse::<u64>() {
                 Ok(id) => read(state, move |reader| reader.deployment(id)).await?.map(|row| row.environment),
                 Err(_) => None,
             };
-            (if writes { Permission::Deploy } else { Permission::Read }, environment)
+            let permission = match rest {
+                ["approve" | "reject"] => Permission::Approve,
+                _ if writes => Permission::Deploy,
+                _ => Permission::Read,
+            };
+            (permission, environment)
         }
+        ["", "ofrep", ..] => (Permission::EvaluateFlags, crate::flags::ofrep_environment(caller)),
         _ => (Permission::Read, None),
     };
     caller.may(permission, environment.as_deref()).map_err(|message| forbidden(message, permission))
@@ -201,7 +239,7 @@ async fn health(State(state): Shared) -> Json<Value> {
 
 // --- reading -------------------------------------------------------------------------------
 
-async fn read<T: Send + 'static>(
+pub(crate) async fn read<T: Send + 'static>(
     state: &AppState,
     work: impl FnOnce(&mut dyn shipgate_store::Reader) -> Result<T, StoreError> + Send + 'static,
 ) -> ApiResult<T> {
@@ -216,10 +254,25 @@ struct ReleaseView {
     source_commit: Option<String>,
     creator: String,
     created: String,
+    /// The signature and whether it verifies with the release's `[artifact] trusted_keys`;
+    /// `null` when unsigned.
+    signature: Option<Value>,
+    /// What was recorded at creation: tests, migrations, the secret scan.
+    evidence: Option<Value>,
 }
 
 impl From<ReleaseRow> for ReleaseView {
     fn from(row: ReleaseRow) -> Self {
+        let signature = service::release_signature(&row).map(|minisig| {
+            let trusted =
+                shipgate_spec::parse_str(&row.spec).map(|spec| spec.artifact.trusted_keys).unwrap_or_default();
+            let check = gates::check_signature(&trusted, &row.digest, &minisig);
+            json!({"minisig": minisig, "check": check})
+        });
+        let mut evidence: Option<Value> = row.evidence.as_deref().and_then(|text| serde_json::from_str(text).ok());
+        if let Some(Value::Object(fields)) = &mut evidence {
+            fields.remove("signature");
+        }
         ReleaseView {
             version: row.version,
             digest: row.digest,
@@ -227,6 +280,8 @@ impl From<ReleaseRow> for ReleaseView {
             source_commit: row.source_commit,
             creator: row.creator,
             created: row.created,
+            signature,
+            evidence,
         }
     }
 }
@@ -524,6 +579,38 @@ async fn refused(state: &AppState, env: &str, version: &str, caller: &Caller, li
     error
 }
 
+/// `awaiting_approval` when the target environment declares `approvals` (rollbacks never wait:
+/// they are the way back), else `running`.
+async fn initial_status(state: &AppState, plan: &Plan, env: &str, kind: &str) -> ApiResult<&'static str> {
+    if kind != "deploy" {
+        return Ok(status::RUNNING);
+    }
+    let release = find_release(state, &plan.to.version).await?;
+    let spec = executor::parse_spec(&release.spec, &release.version).map_err(ApiError::internal)?;
+    let approvals = spec.environments.get(env).and_then(|environment| environment.approvals.as_ref());
+    Ok(if approvals.is_some() { status::AWAITING_APPROVAL } else { status::RUNNING })
+}
+
+async fn approve(
+    State(state): Shared,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Option<Json<crate::approvals::VoteRequest>>,
+) -> ApiResult<Json<Value>> {
+    let comment = body.and_then(|Json(body)| body.comment);
+    crate::approvals::vote(&state, &caller, &id, crate::approvals::Decision::Approve, comment).await.map(Json)
+}
+
+async fn reject(
+    State(state): Shared,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Option<Json<crate::approvals::VoteRequest>>,
+) -> ApiResult<Json<Value>> {
+    let comment = body.and_then(|Json(body)| body.comment);
+    crate::approvals::vote(&state, &caller, &id, crate::approvals::Decision::Reject, comment).await.map(Json)
+}
+
 /// Records a new deployment and starts executing it.
 async fn start(
     state: &AppState,
@@ -541,7 +628,7 @@ async fn start(
         kind: kind.to_owned(),
         plan: serde_json::to_string(&plan).map_err(ApiError::internal)?,
         plan_digest: plan.digest(),
-        status: status::RUNNING.into(),
+        status: initial_status(state, &plan, env, kind).await?.into(),
         reason: None,
         actor: caller.name.clone(),
         created: now(),
@@ -592,7 +679,7 @@ async fn list_deployments(
     Ok(Json(views))
 }
 
-async fn find_deployment(state: &AppState, id: &str) -> ApiResult<DeploymentRow> {
+pub(crate) async fn find_deployment(state: &AppState, id: &str) -> ApiResult<DeploymentRow> {
     let unknown = || {
         ApiError::new(StatusCode::NOT_FOUND, "unknown_deployment", format!("there is no deployment `{id}`"))
             .hint("`shipgate history ENV` lists deployments with their ids")
@@ -952,9 +1039,68 @@ async fn create_token(
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
+/// Every token, each with its least-privilege findings (SG0707) from what the ledger shows it
+/// did in the last 90 days.
 async fn list_tokens(State(state): Shared) -> ApiResult<Json<Vec<Value>>> {
-    let rows = read(&state, |reader| reader.tokens()).await?;
-    Ok(Json(rows.iter().map(token_json).collect()))
+    let now = jiff::Timestamp::now();
+    let since = now
+        .checked_sub(jiff::SignedDuration::from_hours(24 * shipgate_policy::USAGE_WINDOW_DAYS))
+        .ok()
+        .and_then(|time| shipgate_ledger::entry::format_time(time).ok());
+    let (rows, usage) = read(&state, move |reader| {
+        let rows = reader.tokens()?;
+        let mut usage = Vec::new();
+        for row in rows.iter().filter(|row| row.revoked.is_none()) {
+            let query = shipgate_store::EntryQuery {
+                actor: Some(row.name.clone()),
+                since: since.clone(),
+                ..Default::default()
+            };
+            usage.push(token_usage(row, &reader.ledger_query(&query)?));
+        }
+        Ok((rows, usage))
+    })
+    .await?;
+    let findings = shipgate_policy::least_privilege(&usage, now);
+    Ok(Json(
+        rows.iter()
+            .map(|row| {
+                let mut view = token_json(row);
+                let name_quoted = format!("`{}`", row.name);
+                let mine: Vec<&shipgate_policy::Finding> =
+                    findings.iter().filter(|finding| finding.message.contains(&name_quoted)).collect();
+                view["findings"] = json!(mine);
+                view
+            })
+            .collect(),
+    ))
+}
+
+/// What a token did, from its ledger entries (by the token's name, which is the entries' actor).
+fn token_usage(row: &shipgate_store::TokenRow, entries: &[shipgate_store::EntryRow]) -> shipgate_policy::TokenUsage {
+    let mut used = std::collections::BTreeSet::new();
+    for entry in entries {
+        let body: Value = serde_json::from_str(&entry.body).unwrap_or(Value::Null);
+        let what = match entry.action.as_str() {
+            actions::CREATED => "deploy",
+            actions::APPROVED | actions::REJECTED => "approve",
+            actions::TOKEN_CREATED | actions::TOKEN_REVOKED => "manage-tokens",
+            _ => continue,
+        };
+        used.insert((what.to_owned(), entry.env.clone()));
+        if what == "deploy" && body["details"]["overrides"].as_array().is_some_and(|lifted| !lifted.is_empty()) {
+            used.insert(("override".to_owned(), entry.env.clone()));
+        }
+    }
+    shipgate_policy::TokenUsage {
+        id: row.id.clone(),
+        name: row.name.clone(),
+        role: row.role.clone(),
+        environments: row.environments.as_deref().and_then(|text| serde_json::from_str(text).ok()),
+        never_expires: row.expires.is_none(),
+        created: row.created.parse().unwrap_or_else(|_| jiff::Timestamp::now()),
+        used,
+    }
 }
 
 async fn revoke_token(

@@ -63,8 +63,10 @@ pub enum Role {
     Deployer,
     /// Read, approve and reject.
     Approver,
-    /// Everything, including overriding gates and managing tokens.
+    /// Everything, including overriding gates, managing tokens and setting secrets.
     Admin,
+    /// Evaluate feature flags over OFREP, and nothing else: the token instances get.
+    Flags,
 }
 
 /// One thing a request may need.
@@ -76,6 +78,10 @@ pub enum Permission {
     /// Lift a gate's deny finding for one deployment (`--override`).
     Override,
     ManageTokens,
+    /// Set, remove and rotate secrets (listing their names needs only `Read`).
+    ManageSecrets,
+    /// Evaluate feature flags (OFREP).
+    EvaluateFlags,
 }
 
 impl Permission {
@@ -86,6 +92,8 @@ impl Permission {
             Permission::Approve => "approve",
             Permission::Override => "override",
             Permission::ManageTokens => "manage-tokens",
+            Permission::ManageSecrets => "manage-secrets",
+            Permission::EvaluateFlags => "evaluate-flags",
         }
     }
 }
@@ -101,14 +109,18 @@ impl Role {
             Role::Deployer => "deployer",
             Role::Approver => "approver",
             Role::Admin => "admin",
+            Role::Flags => "flags",
         }
     }
 
     pub fn allows(self, permission: Permission) -> bool {
+        if self == Role::Flags {
+            return permission == Permission::EvaluateFlags;
+        }
         matches!(
             (self, permission),
             (Role::Admin, _)
-                | (_, Permission::Read)
+                | (_, Permission::Read | Permission::EvaluateFlags)
                 | (Role::Deployer, Permission::Deploy)
                 | (Role::Approver, Permission::Approve)
         )

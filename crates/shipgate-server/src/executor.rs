@@ -57,6 +57,8 @@ pub struct Executor {
     /// A pause after each step's start is recorded (tests and demos: makes every step
     /// observable and interruptible); zero in normal operation.
     pub step_delay: Duration,
+    /// The secrets key and redactor; instances get their declared secrets at start.
+    pub secrets: crate::secrets::Vault,
     signals: Arc<Mutex<HashMap<u64, watch::Sender<Signal>>>>,
 }
 
@@ -92,6 +94,7 @@ impl Executor {
             agent,
             data_dir,
             step_delay: Duration::ZERO,
+            secrets: crate::secrets::Vault::default(),
             signals: Arc::new(Mutex::new(HashMap::new())),
         }
     }
@@ -127,6 +130,9 @@ impl Executor {
         if run.row.status == status::ROLLING_BACK {
             let reason = run.row.reason.clone().unwrap_or_else(|| "rolling back".into());
             return self.roll_back(&mut run, reason, status::ROLLED_BACK).await;
+        }
+        if run.row.status == status::AWAITING_APPROVAL && !self.await_approval(&mut run).await? {
+            return Ok(());
         }
         let steps = run.plan.steps.clone();
         let first = usize::try_from(run.row.next_step).unwrap_or(usize::MAX);
@@ -224,6 +230,88 @@ impl Executor {
         let stable_spec = stable.map(|stable| parse_spec(&stable.spec, &stable.version)).transpose()?;
         let service = service::service_name(&spec, &row.environment);
         Ok(Some(Run { row, plan, spec, stable_spec, service, signal }))
+    }
+
+    /// Waits until the environment's approvals are complete (then, after `wait`, records that
+    /// the deployment runs and returns true) or the deployment is rejected or aborted (records
+    /// the final status and returns false). The votes are read from the store every half
+    /// second, so a vote through any server, or one given while this server was down, counts.
+    async fn await_approval(&self, run: &mut Run) -> Result<bool, StepError> {
+        let Some(rules) = run.spec.environments.get(&run.row.environment).and_then(|env| env.approvals.clone()) else {
+            return Ok(true);
+        };
+        let wait = rules.wait.map_or(Duration::ZERO, |wait| wait.as_std());
+        let mut announced = false;
+        loop {
+            let signal = run.signal.borrow().clone();
+            if let Signal::Abort { reason } = signal {
+                self.finish_unstarted(run, status::ABORTED, reason).await?;
+                return Ok(false);
+            }
+            let scope = run.row.id.to_string();
+            let votes = self
+                .recorder
+                .blocking(move |recorder| {
+                    Ok(recorder.store.read(|reader| reader.records(crate::approvals::RECORD_KIND, &scope))?)
+                })
+                .await?;
+            let tally = crate::approvals::tally(&rules, &votes, &run.row.plan_digest);
+            if let Some((who, comment)) = &tally.rejected_by {
+                let reason = format!("rejected by {who}: {}", comment.as_deref().unwrap_or("no comment"));
+                self.finish_unstarted(run, status::REJECTED, reason).await?;
+                return Ok(false);
+            }
+            if tally.complete() {
+                let approved_at = tally
+                    .last_approval
+                    .as_deref()
+                    .and_then(|time| time.parse::<jiff::Timestamp>().ok())
+                    .unwrap_or_else(jiff::Timestamp::now);
+                let remaining = approved_at
+                    .checked_add(jiff::SignedDuration::try_from(wait).unwrap_or(jiff::SignedDuration::ZERO))
+                    .ok()
+                    .map(|start| jiff::Timestamp::now().duration_until(start))
+                    .and_then(|left| Duration::try_from(left).ok())
+                    .unwrap_or(Duration::ZERO);
+                if remaining.is_zero() {
+                    run.row.status = status::RUNNING.into();
+                    let message = format!("approved by {}", tally.approved_by.join(", "));
+                    self.recorder
+                        .record(
+                            Change::event(&run.row, kinds::APPROVED, message)
+                                .data(json!({"approved_by": tally.approved_by}))
+                                .update_row()
+                                .ledger(actions::APPROVALS_COMPLETE),
+                        )
+                        .await?;
+                    return Ok(true);
+                }
+                if !announced {
+                    announced = true;
+                    let message = format!(
+                        "approved by {}; starts in {}s unless rejected or aborted",
+                        tally.approved_by.join(", "),
+                        remaining.as_secs()
+                    );
+                    self.recorder.record(Change::event(&run.row, kinds::PROGRESS, message)).await?;
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = run.signal.changed() => {}
+            }
+        }
+    }
+
+    /// Records the final status of a deployment that never started a step.
+    async fn finish_unstarted(&self, run: &mut Run, final_status: &str, reason: String) -> Result<(), StepError> {
+        run.row.status = final_status.into();
+        run.row.reason = Some(reason.clone());
+        run.row.finished = Some(now());
+        self.recorder
+            .record(Change::event(&run.row, final_status, reason).update_row().ledger(actions::FINISHED).checkpoint())
+            .await?;
+        Ok(())
     }
 
     async fn step_failed(&self, run: &Run, index: u32, reason: &str) -> Result<(), StepError> {
@@ -430,6 +518,14 @@ impl Executor {
             .iter()
             .filter(|instance| instance.service == run.service && instance.version == version && is_live(instance))
             .collect();
+        // Declared secrets are resolved once per step, before any instance starts: a missing value
+        // or a failing `command` fails the step with the secret's name.
+        let resolved = if live.len() < count as usize {
+            crate::secrets::resolve(self, &spec, &run.row.environment).await.map_err(StepError::Failed)?
+        } else {
+            crate::secrets::Resolved::default()
+        };
+        let flags_env = service::flags_env(&self.recorder, &run.row.environment).await;
         let mut next = 1;
         for _ in live.len()..count as usize {
             let id = loop {
@@ -439,15 +535,39 @@ impl Executor {
                     break candidate;
                 }
             };
-            let instance = service::instance_spec(&spec, &run.row.environment, version, id, &dir);
+            let mut instance = service::instance_spec(&spec, &run.row.environment, version, id, &dir);
+            instance.env.extend(flags_env.iter().cloned());
+            crate::secrets::inject(&mut instance, &resolved);
+            instance.verify = service::artifact_check(&self.data_dir, &release, &spec);
             match self.agent.start_instance(&instance).await {
                 Ok(_) => {}
                 // Started by the run this one resumes; the agent already has it.
                 Err(error) if error.status() == Some(409) => {}
+                Err(error) if error.status() == Some(422) => {
+                    return Err(self.artifact_refused(run, version, &error).await);
+                }
                 Err(error) => return Err(error.into()),
             }
         }
         Ok(Outcome::detail(format!("{count} instance(s) of {version} running")))
+    }
+
+    /// The agent refused to start an instance because its artifact does not match the signed
+    /// release (SG0702, never overridable): recorded in the ledger, and the step fails.
+    async fn artifact_refused(&self, run: &Run, version: &str, error: &AgentError) -> StepError {
+        let message = format!("release `{version}` refused at instance start: {error}");
+        let recorded = self
+            .recorder
+            .record(
+                Change::event(&run.row, kinds::PROGRESS, message.clone())
+                    .data(json!({"rule": "SG0702", "version": version}))
+                    .ledger(actions::ARTIFACT_REFUSED),
+            )
+            .await;
+        match recorded {
+            Ok(_) => StepError::Failed(message),
+            Err(error) => error.into(),
+        }
     }
 
     async fn wait_healthy(&self, run: &Run, index: u32, version: &str, count: u32) -> Result<Outcome, StepError> {

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shipgate_policy::{
     DeploymentFact, DesiredState, Facts, Finding, Lifting, MigrationEvidence, ObservedInstance, ObservedState,
-    ReleaseFacts, Residency, SecretScan, TestEvidence,
+    ReleaseFacts, Residency, SecretScan, SignatureCheck, TestEvidence,
 };
 use shipgate_store::{DeploymentRow, EnvironmentRow, ReleaseRow};
 
@@ -77,6 +77,8 @@ pub async fn gather(
         evidence.as_ref().and_then(|value| serde_json::from_value::<TestEvidence>(value.get("tests")?.clone()).ok());
     let secret_scan =
         evidence.as_ref().and_then(|value| serde_json::from_value::<SecretScan>(value.get("secrets")?.clone()).ok());
+    let signature = crate::service::release_signature(release)
+        .map(|minisig| check_signature(&spec.artifact.trusted_keys, &release.digest, &minisig));
     let migrations = evidence.as_ref().and_then(|value| {
         let migrations = value.get("migrations")?;
         Some(MigrationEvidence {
@@ -89,6 +91,7 @@ pub async fn gather(
     } else {
         None
     };
+    let secrets = Some(crate::secrets::facts(executor, environment, &spec, &release.spec).await?);
     Ok(Facts {
         environment: environment.to_owned(),
         spec_text: release.spec.clone(),
@@ -102,6 +105,7 @@ pub async fn gather(
             test_evidence,
             migrations,
             secret_scan,
+            signature,
         },
         history,
         now: jiff::Timestamp::now(),
@@ -111,8 +115,22 @@ pub async fn gather(
             data_classes: spec.app.data_classes.keys().cloned().collect(),
             allowed_regions: spec.app.data_classes.clone(),
         }),
+        secrets,
         spec,
     })
+}
+
+/// Verifies a release's signature over its digest with the app's trusted keys.
+pub fn check_signature(trusted_keys: &[String], digest: &str, minisig: &str) -> SignatureCheck {
+    let trusted: Vec<shipgate_sign::PublicKey> =
+        trusted_keys.iter().filter_map(|key| shipgate_sign::PublicKey::parse(key).ok()).collect();
+    if trusted.is_empty() {
+        return SignatureCheck::Invalid { reason: "`[artifact] trusted_keys` is empty, so no key is trusted".into() };
+    }
+    match shipgate_sign::verify_digest_with_any(&trusted, digest, minisig) {
+        Ok((_, verified)) => SignatureCheck::Verified { key_id: verified.key_id.to_string() },
+        Err(error) => SignatureCheck::Invalid { reason: error.to_string() },
+    }
 }
 
 /// Finished deployments as facts, oldest first. A deployment "was rolled back later" when a

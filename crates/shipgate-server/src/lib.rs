@@ -10,13 +10,17 @@
 
 pub mod agent_client;
 pub mod api;
+pub mod approvals;
 pub mod auth;
 pub mod executor;
+pub mod flags;
 pub mod gates;
 mod listeners;
 mod logs;
+pub mod notify;
 mod reconcile;
 pub mod record;
+pub mod secrets;
 pub mod service;
 mod smoke;
 mod tls;
@@ -53,6 +57,11 @@ pub struct Config {
     pub step_delay: Duration,
     /// How often environments are checked for drift (recorded in the ledger when it changes).
     pub drift_interval: Duration,
+    /// Where the secrets key comes from (default: `DATA_DIR/secrets.key`, created 0600).
+    pub secrets_key: secrets::KeySource,
+    /// Secret values are registered here as the server learns them; whoever writes the server's
+    /// log passes its lines through it too.
+    pub redactor: shipgate_secrets::Redactor,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +94,8 @@ pub enum ServerError {
     Serve(std::io::Error),
     #[error("another shipgate server already runs on the data directory `{0}`")]
     AlreadyRunning(PathBuf),
+    #[error("cannot load the secrets key: {0}")]
+    SecretsKey(#[from] secrets::KeyError),
 }
 
 impl ServerError {
@@ -99,6 +110,7 @@ impl ServerError {
                 "see DATA_DIR/agent/agent.log, or run `shipgate agent` yourself and pass `--agent-socket`".into()
             }
             ServerError::Tls(_) => "pass a PEM certificate chain and its PKCS#8, PKCS#1 or SEC1 key".into(),
+            ServerError::SecretsKey(error) => return error.0.hint(),
             ServerError::AlreadyRunning(_) => {
                 "one server executes an environment's deployments; stop the other one first, or use another `--data-dir`".into()
             }
@@ -146,7 +158,18 @@ impl Server {
         .await
         .map_err(|error| ServerError::Record(RecordError::Join(error.to_string())))??;
         let backend = store.backend().to_string();
-        let recorder = Recorder::new(store, Arc::new(ledger));
+        let mut recorder = Recorder::new(store, Arc::new(ledger));
+        let (data_dir, key_source, redactor) =
+            (config.data_dir.clone(), config.secrets_key.clone(), config.redactor.clone());
+        let vault = tokio::task::spawn_blocking(move || secrets::Vault::open(&data_dir, &key_source, redactor))
+            .await
+            .map_err(|error| ServerError::Record(RecordError::Join(error.to_string())))??;
+        recorder.redactor = vault.redactor.clone();
+        let registering = (vault.clone(), recorder.clone());
+        let registered = tokio::task::spawn_blocking(move || registering.0.register_stored(&registering.1))
+            .await
+            .map_err(|error| ServerError::Record(RecordError::Join(error.to_string())))??;
+        tracing::info!(values = registered, "secret values registered for redaction");
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| ServerError::Bind { address: config.listen, source })?;
@@ -171,6 +194,7 @@ impl Server {
             .map_err(|error| ServerError::Record(RecordError::Join(error.to_string())))??;
         let mut executor = Executor::new(recorder, agent, config.data_dir.clone());
         executor.step_delay = config.step_delay;
+        executor.secrets = vault;
         Ok(Server { config, executor, listener, tls, backend, agent_state_dir, _lock: lock, admin_token })
     }
 
@@ -185,11 +209,28 @@ impl Server {
         format!("{scheme}://{}", self.local_addr())
     }
 
+    /// The URL instances reach the OFREP endpoints at (`SHIPGATE_FLAGS_URL`): the API's
+    /// address, with a loopback address for a wildcard one.
+    pub fn flags_url(&self) -> String {
+        let mut address = self.local_addr();
+        if address.ip().is_unspecified() {
+            address.set_ip(if address.is_ipv4() {
+                std::net::Ipv4Addr::LOCALHOST.into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            });
+        }
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{address}")
+    }
+
     /// Resumes unfinished deployments, reconciles instances, and serves until `shutdown`.
     pub async fn serve(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
+        // Before anything resumes, so the resumed deployments' events notify too.
+        notify::start(self.executor.recorder.clone()).await?;
         let unfinished = self
             .executor
             .recorder
@@ -213,6 +254,7 @@ impl Server {
             agent_logs: shipgate_agent::logs::log_dir(&self.agent_state_dir),
             stopping,
         });
+        flags::install(self.flags_url(), self.executor.recorder.clone());
         let router = api::router(state);
         match self.tls {
             Some(acceptor) => tls::serve(self.listener, acceptor, router, shutdown).await.map_err(ServerError::Serve),

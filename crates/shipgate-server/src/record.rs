@@ -36,6 +36,20 @@ pub mod actions {
     pub const REFUSED: &str = "deployment.refused";
     pub const DRIFT_DETECTED: &str = "drift.detected";
     pub const DRIFT_CLEARED: &str = "drift.cleared";
+    /// The agent refused to start an instance: its artifact or signature does not verify.
+    pub const ARTIFACT_REFUSED: &str = "artifact.refused";
+    pub const APPROVED: &str = "deployment.approved";
+    pub const REJECTED: &str = "deployment.rejected";
+    /// A vote refused: the author approving their own deployment, or a voter `from` excludes.
+    pub const APPROVAL_REFUSED: &str = "deployment.approval-refused";
+    /// Enough approvals: the deployment starts (after the `wait`).
+    pub const APPROVALS_COMPLETE: &str = "deployment.approvals-complete";
+    pub const FLAG_SET: &str = "flag.set";
+    pub const FLAG_RESET: &str = "flag.reset";
+    pub const FLAG_KILLED: &str = "flag.killed";
+    pub const SECRET_SET: &str = "secret.set";
+    pub const SECRET_REMOVED: &str = "secret.removed";
+    pub const SECRETS_RESTARTED: &str = "secrets.restarted";
 }
 
 /// The event kinds of a deployment's timeline (the API documents them).
@@ -48,20 +62,25 @@ pub mod kinds {
     pub const PAUSED: &str = "paused";
     pub const RESUMED: &str = "resumed";
     pub const ROLLING_BACK: &str = "rolling_back";
+    pub const APPROVED: &str = "approved";
 }
 
 /// The final statuses (also event kinds).
 pub mod status {
     pub const RUNNING: &str = "running";
+    /// Waits for the votes an environment's `approvals` require; no step has run.
+    pub const AWAITING_APPROVAL: &str = "awaiting_approval";
     pub const PAUSED: &str = "paused";
     pub const ROLLING_BACK: &str = "rolling_back";
     pub const SUCCEEDED: &str = "succeeded";
     pub const ROLLED_BACK: &str = "rolled_back";
     pub const FAILED: &str = "failed";
     pub const ABORTED: &str = "aborted";
+    /// An approver rejected it before it started.
+    pub const REJECTED: &str = "rejected";
 
     pub fn is_final(status: &str) -> bool {
-        matches!(status, SUCCEEDED | ROLLED_BACK | FAILED | ABORTED)
+        matches!(status, SUCCEEDED | ROLLED_BACK | FAILED | ABORTED | REJECTED)
     }
 }
 
@@ -134,6 +153,8 @@ pub struct Recorder {
     pub store: Arc<dyn Store>,
     pub ledger: Arc<Ledger>,
     events: broadcast::Sender<u64>,
+    /// Replaces secret values with `[secret:NAME]` in every event and ledger entry recorded here.
+    pub redactor: shipgate_secrets::Redactor,
 }
 
 pub fn now() -> String {
@@ -143,7 +164,7 @@ pub fn now() -> String {
 impl Recorder {
     pub fn new(store: Arc<dyn Store>, ledger: Arc<Ledger>) -> Recorder {
         let (events, _) = broadcast::channel(1024);
-        Recorder { store, ledger, events }
+        Recorder { store, ledger, events, redactor: shipgate_secrets::Redactor::default() }
     }
 
     /// Wakes on every recorded event, with its deployment's id.
@@ -176,6 +197,7 @@ impl Recorder {
                 if let (Some(data), Value::Object(extra)) = (data.as_object_mut(), extra) {
                     data.extend(extra);
                 }
+                recorder.redactor.redact_json(&mut data);
                 tx.append_deployment_event(&EventRow {
                     deployment: row.id,
                     seq: 0,
@@ -200,6 +222,9 @@ impl Recorder {
         let deployment = change.deployment.clone();
         let kind = change.kind.to_owned();
         let Change { step_index, message, data, update_row, environment, ledger_action, checkpoint, .. } = change;
+        let message = self.redactor.redact(&message).into_owned();
+        let mut data = data;
+        self.redactor.redact_json(&mut data);
         let id = deployment.id;
         let seq = self
             .blocking(move |recorder| {

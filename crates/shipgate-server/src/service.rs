@@ -71,6 +71,10 @@ pub fn instance_spec(spec: &Spec, environment: &str, version: &str, id: String, 
         artifact_dir: workdir,
         command: spec.run.command.clone(),
         env,
+        // Filled from the secrets store at start (`secrets::inject`).
+        secret_files: BTreeMap::new(),
+        // Filled from the release's signature at start (`artifact_check`).
+        verify: None,
     }
 }
 
@@ -132,10 +136,41 @@ pub fn artifact_dir(data_dir: &Path, digest: &str, kind: &str, file_name: &str) 
 
 /// The name a single-file artifact is run under: the last component of `[artifact] path`.
 pub fn artifact_file_name(spec: &Spec) -> String {
-    match &spec.artifact {
-        shipgate_spec::Artifact::Path(path) => {
+    match &spec.artifact.source {
+        shipgate_spec::ArtifactSource::Path(path) => {
             Path::new(path).file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_else(|| "app".into())
         }
-        shipgate_spec::Artifact::Image(_) => "app".into(),
+        shipgate_spec::ArtifactSource::Image(_) => "app".into(),
     }
+}
+
+/// What the agent checks before every start of an instance of `release`: the stored artifact's
+/// digest and the release signature over it. `None` for an unsigned release (production's gate
+/// refuses those, SG0701).
+pub fn artifact_check(
+    data_dir: &Path,
+    release: &shipgate_store::ReleaseRow,
+    spec: &Spec,
+) -> Option<shipgate_agent::api::ArtifactCheck> {
+    let signature = release_signature(release)?;
+    Some(shipgate_agent::api::ArtifactCheck {
+        path: shipgate_artifact::stored_path(&data_dir.join("artifacts"), &release.digest),
+        digest: release.digest.clone(),
+        signature,
+        trusted_keys: spec.artifact.trusted_keys.clone(),
+    })
+}
+
+/// The release's `.minisig` text, from its evidence; `None` when it is unsigned.
+pub fn release_signature(release: &shipgate_store::ReleaseRow) -> Option<String> {
+    let evidence: serde_json::Value = serde_json::from_str(release.evidence.as_deref()?).ok()?;
+    evidence.get("signature")?.get("minisig")?.as_str().map(str::to_owned)
+}
+
+/// `SHIPGATE_FLAGS_URL` and `SHIPGATE_FLAGS_TOKEN` (the environment's read-only flag token) for
+/// an instance. The token may have to be read or created in the store, which is synchronous: this
+/// runs it off the async threads (a blocking call there panics the PostgreSQL client).
+pub async fn flags_env(recorder: &crate::record::Recorder, environment: &str) -> Vec<(String, String)> {
+    let environment = environment.to_owned();
+    recorder.blocking(move |_| Ok(crate::flags::instance_env(&environment))).await.unwrap_or_default()
 }

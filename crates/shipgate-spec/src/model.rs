@@ -40,6 +40,10 @@ pub struct Spec {
     pub notify: Notify,
     #[serde(default)]
     pub scan: Scan,
+    /// Feature flags, by name (`[flags.NAME]`), served to the app's instances over OFREP and
+    /// changed per environment at run time with `shipgate flags set|kill`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub flags: BTreeMap<String, FlagDecl>,
 }
 
 /// The app this file describes.
@@ -55,13 +59,47 @@ pub struct App {
     /// `region` allowed for every class (rule SG0402).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub data_classes: BTreeMap<String, Vec<String>>,
+    /// This release holds a risky change: the gates then require it to sit behind a flag that
+    /// starts off in production (rule SG0306). The file travels with each release, so remove
+    /// it in the next one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub risky: bool,
 }
 
-/// What runs: a file, directory or archive built by the pipeline (process targets), or a
-/// container image pinned by digest (container targets). Exactly one of the two.
+/// A feature flag in flagd's shape (`[flags.NAME]`).
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FlagDecl {
+    /// The flag's values by variant name, all of one JSON type (booleans, strings, numbers or
+    /// tables), e.g. `{ on = true, off = false }`.
+    pub variants: BTreeMap<String, serde_json::Value>,
+    /// The variant served when no targeting rule and no run-time setting decides.
+    pub default: String,
+    /// A JsonLogic rule (flagd's operators: `fractional`, `sem_ver`, `starts_with`,
+    /// `ends_with`) that evaluates to a variant name; written as a TOML table or as a JSON
+    /// string.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targeting: Option<serde_json::Value>,
+}
+
+/// What runs, and whose signatures it must carry.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Artifact {
+    #[serde(flatten)]
+    pub source: ArtifactSource,
+    /// Public keys (minisign format, the one-line `RW…` form) whose signatures this app's
+    /// releases may carry. A signed release must verify with one of them; production refuses
+    /// unsigned releases (rules SG0701, SG0702), and every instance start checks the stored
+    /// artifact against its signature again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_keys: Vec<String>,
+}
+
+/// A file, directory or archive built by the pipeline (process targets), or a container image
+/// pinned by digest (container targets). Exactly one of the two.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum Artifact {
+pub enum ArtifactSource {
     /// A path relative to this file: a binary, a directory or a `.tar.gz`.
     Path(String),
     /// A container image reference, pinned by digest (`registry/app@sha256:…`).
@@ -145,10 +183,26 @@ pub struct Pipeline {
     pub junit: Option<String>,
 }
 
-/// A declared secret. The value is set with `shipgate secrets set ENV NAME`.
+/// A declared secret. The value is set with `shipgate secrets set ENV NAME` (stored encrypted
+/// in the server), or comes from `command` at each instance start.
 #[derive(Debug, Clone, Default, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct SecretDecl {}
+pub struct SecretDecl {
+    /// A command whose standard output is the value (e.g. `op read op://vault/db/url`), run by
+    /// the server with `sh -c` at each instance start; `${ENV}` is replaced by the environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// How long `command` may take (default 10s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+    /// Deliver the value as a file (mode 0400, on tmpfs, removed when the instance stops) whose
+    /// path is in `NAME_FILE`, instead of in the variable `NAME`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub file: bool,
+    /// A value older than this is a warning of the gates (`secret-age`), e.g. `90d`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<Duration>,
+}
 
 /// Database migrations (PostgreSQL).
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -193,6 +247,11 @@ pub struct Environment {
     /// Checks run against the new version before it takes traffic and after promotion.
     #[serde(default)]
     pub smoke: Vec<SmokeCheck>,
+    /// When set, deployments to this environment run only inside one of these windows (same
+    /// keys as a `[windows] freeze`, read in `[windows] timezone`; `reason` names the window,
+    /// e.g. `office hours`). Outside them SG0703 refuses, as a freeze does.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_windows: Vec<Freeze>,
 }
 
 /// Limits for each instance.
@@ -214,9 +273,14 @@ pub struct Approvals {
     /// `role:NAME` or `user:NAME`; roles are `viewer`, `deployer`, `approver`, `admin`.
     #[serde(default)]
     pub from: Vec<Approver>,
-    /// Whether the author of a deployment may approve it.
+    /// Whether the author of a deployment may approve it. Production never lets the author
+    /// approve, whatever this says.
     #[serde(default)]
     pub self_approval: bool,
+    /// How long a deployment still waits after its last approval before it starts, so that
+    /// someone can still reject it, e.g. `15m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
@@ -614,11 +678,31 @@ pub struct Notify {
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Webhook {
-    /// An `http://` or `https://` URL that receives a JSON `POST` per event.
-    pub url: String,
+    /// An `http://` or `https://` URL that receives a JSON `POST` per event. Exactly one of
+    /// `url` and `url_env`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The name of an environment variable of `shipgate server` that holds the URL, for URLs
+    /// that are secrets (Slack's incoming webhooks): the release's secret scan refuses them in
+    /// shipgate.toml.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_env: Option<String>,
+    /// The body: `json` (shipgate's own fields) or `slack` (`text` and `blocks`, for Slack and
+    /// the chat tools that accept its incoming-webhook format).
+    #[serde(default)]
+    pub format: WebhookFormat,
     /// Which events; all when empty.
     #[serde(default)]
     pub events: Vec<Event>,
+}
+
+/// The body a webhook receives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookFormat {
+    #[default]
+    Json,
+    Slack,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]

@@ -138,8 +138,9 @@ impl Decode for App {
         let name = fields.required(decoder, "name", "name = \"my-app\"");
         let description = fields.optional(decoder, "description");
         let data_classes = fields.optional(decoder, "data_classes").unwrap_or_default();
+        let risky = fields.optional(decoder, "risky").unwrap_or(false);
         fields.finish(decoder);
-        Some(App { name: name?, description, data_classes })
+        Some(App { name: name?, description, data_classes, risky })
     }
 }
 
@@ -147,6 +148,7 @@ impl Decode for Artifact {
     fn decode(node: &Node<'_>, decoder: &mut Decoder) -> Option<Self> {
         let mut fields = Fields::open(node, decoder)?;
         let chosen = one_of(&mut fields, decoder, &["path", "image"]);
+        let trusted_keys = fields.node("trusted_keys").and_then(|node| trusted_keys(&node, decoder));
         fields.finish(decoder);
         let (variant, value) = chosen?;
         let text = String::decode(&value, decoder)?;
@@ -158,8 +160,27 @@ impl Decode for Artifact {
             );
             return None;
         }
-        Some(if variant == "path" { Artifact::Path(text) } else { Artifact::Image(text) })
+        let source = if variant == "path" { ArtifactSource::Path(text) } else { ArtifactSource::Image(text) };
+        Some(Artifact { source, trusted_keys: trusted_keys.unwrap_or_default() })
     }
+}
+
+/// `[artifact] trusted_keys`: minisign public keys in their one-line form, each checked here so
+/// that a typo is found when the file is validated, not when production refuses a release.
+fn trusted_keys(node: &Node<'_>, decoder: &mut Decoder) -> Option<Vec<String>> {
+    let keys: Vec<Option<String>> = node
+        .elements(decoder)?
+        .iter()
+        .map(|element| {
+            element.parse_str(decoder, |text| match shipgate_sign::PublicKey::parse(text) {
+                Ok(_) => Ok(text.trim().to_owned()),
+                Err(error) => Err(Invalid::new(format!("not a minisign public key: {error}")).hint(
+                    "paste the second line of the `.pub` file that `shipgate keys generate` (or `minisign -G`) wrote, e.g. `\"RWQ…\"`",
+                )),
+            })
+        })
+        .collect();
+    keys.into_iter().collect()
 }
 
 impl Decode for Run {
@@ -275,9 +296,28 @@ impl Decode for SecretDecl {
             );
             return None;
         }
-        let fields = Fields::open(node, decoder)?;
+        let mut fields = Fields::open(node, decoder)?;
+        let command: Option<String> = fields.optional(decoder, "command");
+        if let (Some(text), Some(node)) = (&command, fields.node("command"))
+            && text.trim().is_empty()
+        {
+            decoder.invalid(
+                &node,
+                Invalid::new("the command is empty")
+                    .hint("e.g. `command = \"op read op://vault/db/url\"`, or remove it to set the value with `shipgate secrets set`"),
+            );
+        }
+        let timeout: Option<Duration> = fields.optional(decoder, "timeout");
+        if let (Some(_), None, Some(node)) = (&timeout, &command, fields.node("timeout")) {
+            decoder.invalid(
+                &node,
+                Invalid::new("`timeout` applies to `command` only").hint("add `command`, or remove `timeout`"),
+            );
+        }
+        let file = fields.optional(decoder, "file").unwrap_or(false);
+        let max_age = fields.optional(decoder, "max_age");
         fields.finish(decoder);
-        Some(SecretDecl {})
+        Some(SecretDecl { command, timeout, file, max_age })
     }
 }
 
@@ -321,8 +361,19 @@ impl Decode for Migrations {
 }
 
 /// Keys an environment may set: scale parameters, then its delivery policy.
-pub const ENVIRONMENT_KEYS: [&str; 10] =
-    ["listen", "replicas", "region", "resources", "requires", "approvals", "strategy", "analysis", "bake", "smoke"];
+pub const ENVIRONMENT_KEYS: [&str; 11] = [
+    "listen",
+    "replicas",
+    "region",
+    "resources",
+    "requires",
+    "approvals",
+    "strategy",
+    "analysis",
+    "bake",
+    "smoke",
+    "allow_windows",
+];
 
 /// Keys of the template (the top level and `[run]`) that environments inherit and may not change.
 const TEMPLATE_KEYS: [&str; 18] = [
@@ -361,6 +412,7 @@ impl Decode for Environment {
         let analysis = fields.optional(decoder, "analysis");
         let bake = fields.optional(decoder, "bake");
         let smoke = fields.optional(decoder, "smoke").unwrap_or_default();
+        let allow_windows = fields.optional(decoder, "allow_windows").unwrap_or_default();
         report_parity_violations(&mut fields, decoder);
         fields.finish(decoder);
         Some(Environment {
@@ -374,6 +426,7 @@ impl Decode for Environment {
             analysis,
             bake,
             smoke,
+            allow_windows,
         })
     }
 }
@@ -437,8 +490,9 @@ impl Decode for Approvals {
         };
         let from = fields.optional(decoder, "from").unwrap_or_default();
         let self_approval = fields.optional(decoder, "self_approval").unwrap_or(false);
+        let wait = fields.optional(decoder, "wait");
         fields.finish(decoder);
-        Some(Approvals { required: required?, from, self_approval })
+        Some(Approvals { required: required?, from, self_approval, wait })
     }
 }
 
@@ -979,6 +1033,17 @@ impl Decode for Freeze {
             let key = if has_from { "to" } else { "from" };
             fields.missing(decoder, key, if has_from { "to = 2027-01-02" } else { "from = 2026-12-23" });
         } else if let (Some(start), Some(end)) = (from, to)
+            && start.is_yearly() != end.is_yearly()
+        {
+            decoder.report(
+                Diagnostic::new(
+                    Code::InvalidValue,
+                    node.span.clone(),
+                    format!("freeze `{}` mixes a full date and a yearly `MM-DD` date", node.path),
+                )
+                .with_hint("write both as `YYYY-MM-DD` for one period, or both as `MM-DD` for every year (`from = \"12-20\"`, `to = \"01-02\"` spans the new year)"),
+            );
+        } else if let (Some(start @ Date::On(_)), Some(end)) = (from, to)
             && start > end
         {
             decoder.report(
@@ -1045,23 +1110,55 @@ impl Decode for Notify {
 impl Decode for Webhook {
     fn decode(node: &Node<'_>, decoder: &mut Decoder) -> Option<Self> {
         let mut fields = Fields::open(node, decoder)?;
-        let url = match fields.node("url") {
-            Some(node) => node.parse_str(decoder, |url| {
+        let url = fields.node("url").map(|node| {
+            node.parse_str(decoder, |url| {
                 let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
                 match rest {
                     Some(host) if !host.is_empty() => Ok(url.to_owned()),
                     _ => Err(Invalid::new(format!("`{url}` is not an http(s) URL"))
                         .hint("write the full URL, e.g. `https://hooks.example.com/deploys`")),
                 }
-            }),
-            None => {
-                fields.missing(decoder, "url", "url = \"https://hooks.example.com/deploys\"");
-                None
-            }
-        };
+            })
+        });
+        let url_env = fields.node("url_env").map(|node| {
+            node.parse_str(decoder, |name| {
+                let valid = name.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+                if valid {
+                    Ok(name.to_owned())
+                } else {
+                    Err(Invalid::new(format!("`{name}` is not an environment variable name"))
+                        .hint("use letters, digits and `_`, e.g. `SLACK_WEBHOOK_URL`"))
+                }
+            })
+        });
+        match (&url, &url_env) {
+            (None, None) => fields.missing(decoder, "url", "url = \"https://hooks.example.com/deploys\""),
+            (Some(_), Some(_)) => decoder.report(
+                Diagnostic::new(
+                    Code::InvalidValue,
+                    node.span.clone(),
+                    format!("webhook `{}` has both `url` and `url_env`", node.path),
+                )
+                .with_hint("keep one: `url_env` names the server's environment variable holding a secret URL"),
+            ),
+            _ => {}
+        }
+        let format = fields.node("format").map(|node| {
+            node.parse_str(decoder, |text| match text {
+                "json" => Ok(WebhookFormat::Json),
+                "slack" => Ok(WebhookFormat::Slack),
+                other => Err(Invalid::new(format!("unknown webhook format `{other}`")).hint("use `json` or `slack`")),
+            })
+        });
         let events = fields.optional(decoder, "events").unwrap_or_default();
         fields.finish(decoder);
-        Some(Webhook { url: url?, events })
+        // Absent is `Some(None)`; present but invalid (already reported) is `None`.
+        fn present<T>(value: Option<Option<T>>) -> Option<Option<T>> {
+            value.map_or(Some(None), |value| value.map(Some))
+        }
+        let (url, url_env, format) = (present(url)?, present(url_env)?, present(format)?);
+        Some(Webhook { url, url_env, format: format.unwrap_or_default(), events })
     }
 }
 
@@ -1148,6 +1245,7 @@ pub(crate) fn decode_spec(root: &Node<'_>, decoder: &mut Decoder) -> Option<Spec
     let policy = fields.node("policy").and_then(|node| policy(&node, decoder)).unwrap_or_default();
     let notify = fields.optional(decoder, "notify").unwrap_or_default();
     let scan = fields.optional(decoder, "scan").unwrap_or_default();
+    let flags = fields.node("flags").and_then(|node| flags(&node, decoder)).unwrap_or_default();
     fields.finish(decoder);
 
     if let (Some(migrations), Some(node)) = (&migrations, root_child(root, "migrations")) {
@@ -1168,6 +1266,7 @@ pub(crate) fn decode_spec(root: &Node<'_>, decoder: &mut Decoder) -> Option<Spec
         policy,
         notify,
         scan,
+        flags,
     })
 }
 
@@ -1345,6 +1444,196 @@ fn check_env_secret_overlap(run: &Run, secrets: &BTreeMap<String, SecretDecl>, r
             .with_hint(format!("remove `{name}` from `[run.env]`; the secret's value reaches the app under that name")),
         );
     }
+}
+
+// --- [flags] ---------------------------------------------------------------------------------
+
+fn flags(node: &Node<'_>, decoder: &mut Decoder) -> Option<BTreeMap<String, FlagDecl>> {
+    let fields = Fields::open(node, decoder)?;
+    let mut decoded = BTreeMap::new();
+    for (name, span, child) in fields.entries() {
+        let valid_name =
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !valid_name {
+            decoder.report(
+                Diagnostic::new(Code::InvalidValue, span, format!("flag name `{name}` is not valid"))
+                    .with_hint("use letters, digits, `-`, `_` and `.`, e.g. `new-checkout`"),
+            );
+            continue;
+        }
+        if let Some(flag) = FlagDecl::decode(&child, decoder) {
+            decoded.insert(name, flag);
+        }
+    }
+    Some(decoded)
+}
+
+impl Decode for FlagDecl {
+    fn decode(node: &Node<'_>, decoder: &mut Decoder) -> Option<Self> {
+        let mut fields = Fields::open(node, decoder)?;
+        let variants_node = fields.node("variants");
+        let default_node = fields.node("default");
+        let targeting_node = fields.node("targeting");
+        fields.finish(decoder);
+        let Some(variants_node) = variants_node else {
+            let fields = Fields::open(node, &mut Decoder::default())?;
+            fields.missing(decoder, "variants", "variants = { on = true, off = false }");
+            return None;
+        };
+        let variants = flag_variants(&variants_node, decoder);
+        let default = match &default_node {
+            Some(default_node) => {
+                let default = default_node.as_str(decoder).map(str::to_owned);
+                if let (Some(default), Some(variants)) = (&default, &variants)
+                    && !variants.contains_key(default)
+                {
+                    let names: Vec<&str> = variants.keys().map(String::as_str).collect();
+                    let hint = match suggest::closest(default, names.iter().copied()) {
+                        Some(close) => format!("did you mean `{close}`?"),
+                        None => format!("the variants are {}", quoted_all(names.iter().copied())),
+                    };
+                    decoder.report(
+                        Diagnostic::new(
+                            Code::InvalidValue,
+                            default_node.span.clone(),
+                            format!("`{}` is `{default}`, which is not one of the flag's variants", default_node.path),
+                        )
+                        .with_hint(hint),
+                    );
+                    return None;
+                }
+                default
+            }
+            None => {
+                let fields = Fields::open(node, &mut Decoder::default())?;
+                fields.missing(decoder, "default", "default = \"off\"");
+                None
+            }
+        };
+        let targeting = match &targeting_node {
+            Some(targeting_node) => Some(flag_targeting(targeting_node, decoder)?),
+            None => None,
+        };
+        Some(FlagDecl { variants: variants?, default: default?, targeting })
+    }
+}
+
+/// `variants`: a table of values that all share one JSON type.
+fn flag_variants(node: &Node<'_>, decoder: &mut Decoder) -> Option<BTreeMap<String, serde_json::Value>> {
+    let fields = Fields::open(node, decoder)?;
+    let entries = fields.entries();
+    if entries.is_empty() {
+        decoder.report(
+            Diagnostic::new(Code::MissingKey, node.span.clone(), format!("`{}` declares no variant", node.path))
+                .with_hint("declare at least one, e.g. `variants = { on = true, off = false }`"),
+        );
+        return None;
+    }
+    let mut variants = BTreeMap::new();
+    let mut first: Option<(String, &'static str)> = None;
+    let mut complete = true;
+    for (name, _, child) in entries {
+        let Some(value) = toml_to_json(&child) else {
+            child.wrong_type_hint(
+                decoder,
+                "a boolean, string, number or table",
+                "all variants of a flag share one type",
+            );
+            complete = false;
+            continue;
+        };
+        let kind = match &value {
+            serde_json::Value::Bool(_) => "boolean",
+            serde_json::Value::String(_) => "string",
+            serde_json::Value::Number(_) => "number",
+            serde_json::Value::Object(_) => "table",
+            _ => {
+                child.wrong_type_hint(
+                    decoder,
+                    "a boolean, string, number or table",
+                    "all variants of a flag share one type",
+                );
+                complete = false;
+                continue;
+            }
+        };
+        match &first {
+            None => first = Some((name.clone(), kind)),
+            Some((first_name, first_kind)) if *first_kind != kind => {
+                decoder.report(
+                    Diagnostic::new(
+                        Code::WrongType,
+                        child.span.clone(),
+                        format!("variant `{name}` is a {kind}, but variant `{first_name}` is a {first_kind}"),
+                    )
+                    .with_hint("all variants of a flag share one type: the SDK asks for a boolean, string, number or object flag"),
+                );
+                complete = false;
+            }
+            Some(_) => {}
+        }
+        variants.insert(name, value);
+    }
+    complete.then_some(variants)
+}
+
+/// `targeting`: a JsonLogic object, written as a TOML table or as a JSON string.
+fn flag_targeting(node: &Node<'_>, decoder: &mut Decoder) -> Option<serde_json::Value> {
+    let hint = "write a JsonLogic object, e.g. `targeting = { if = [{ ends_with = [{ var = \"email\" }, \"@example.com\"] }, \"on\", \"off\"] }`, or the same rule as a JSON string";
+    let value = match node.value() {
+        Some(toml_edit::Value::String(text)) => match serde_json::from_str::<serde_json::Value>(text.value()) {
+            Ok(value) => value,
+            Err(error) => {
+                decoder.report(
+                    Diagnostic::new(
+                        Code::InvalidValue,
+                        node.span.clone(),
+                        format!("`{}` is not JSON: {error}", node.path),
+                    )
+                    .with_hint(hint),
+                );
+                return None;
+            }
+        },
+        _ => toml_to_json(node)?,
+    };
+    if !value.is_object() {
+        decoder.report(
+            Diagnostic::new(Code::WrongType, node.span.clone(), format!("`{}` must be a JsonLogic object", node.path))
+                .with_hint(hint),
+        );
+        return None;
+    }
+    Some(value)
+}
+
+/// A TOML value as JSON; `None` for date-times, which JSON has no type for.
+fn toml_to_json(node: &Node<'_>) -> Option<serde_json::Value> {
+    use serde_json::Value as Json;
+    if let Some(value) = node.value() {
+        return value_to_json(value);
+    }
+    let fields = Fields::open(node, &mut Decoder::default())?;
+    let mut object = serde_json::Map::new();
+    for (key, _, child) in fields.entries() {
+        object.insert(key, toml_to_json(&child)?);
+    }
+    Some(Json::Object(object))
+}
+
+fn value_to_json(value: &toml_edit::Value) -> Option<serde_json::Value> {
+    use serde_json::Value as Json;
+    Some(match value {
+        toml_edit::Value::String(text) => Json::String(text.value().clone()),
+        toml_edit::Value::Integer(number) => Json::from(*number.value()),
+        toml_edit::Value::Float(number) => Json::from(serde_json::Number::from_f64(*number.value())?),
+        toml_edit::Value::Boolean(boolean) => Json::Bool(*boolean.value()),
+        toml_edit::Value::Datetime(_) => return None,
+        toml_edit::Value::Array(array) => Json::Array(array.iter().map(value_to_json).collect::<Option<_>>()?),
+        toml_edit::Value::InlineTable(table) => Json::Object(
+            table.iter().map(|(key, value)| Some((key.to_owned(), value_to_json(value)?))).collect::<Option<_>>()?,
+        ),
+    })
 }
 
 #[cfg(test)]

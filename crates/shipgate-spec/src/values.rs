@@ -522,32 +522,61 @@ string_value!(TimeZoneName, "TimeZone", {
     "description": "An IANA time zone name, e.g. `Europe/Berlin`.",
 });
 
-/// A calendar date, `YYYY-MM-DD` (a TOML date or a string).
+/// A calendar date, `YYYY-MM-DD` (a TOML date or a string), or a day of every year, `MM-DD`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Date(jiff::civil::Date);
+pub enum Date {
+    On(jiff::civil::Date),
+    /// The same month and day every year (`12-24`); `02-29` only in leap years.
+    EveryYear {
+        month: i8,
+        day: i8,
+    },
+}
 
 impl Date {
-    pub fn civil(self) -> jiff::civil::Date {
-        self.0
+    pub fn parse(text: &str) -> Result<Self, Invalid> {
+        let invalid = || {
+            Invalid::new(format!("`{text}` is not a date")).hint(
+                "write a date as `YYYY-MM-DD` (e.g. `2026-12-23`), or `MM-DD` for the same day every year (e.g. `12-24`)",
+            )
+        };
+        if text.len() == 5 {
+            let (month, day) = text.split_once('-').ok_or_else(invalid)?;
+            let (month, day) = (month.parse::<i8>().map_err(|_| invalid())?, day.parse::<i8>().map_err(|_| invalid())?);
+            // 2024 is a leap year: every month-day that exists in some year is valid.
+            jiff::civil::Date::new(2024, month, day).map_err(|_| invalid())?;
+            return Ok(Date::EveryYear { month, day });
+        }
+        text.parse::<jiff::civil::Date>().ok().filter(|_| text.len() == 10).map(Date::On).ok_or_else(invalid)
     }
 
-    pub fn parse(text: &str) -> Result<Self, Invalid> {
-        text.parse::<jiff::civil::Date>().ok().filter(|_| text.len() == 10).map(Date).ok_or_else(|| {
-            Invalid::new(format!("`{text}` is not a date")).hint("write a date as `YYYY-MM-DD`, e.g. `2026-12-23`")
-        })
+    /// Whether the date recurs every year.
+    pub fn is_yearly(self) -> bool {
+        matches!(self, Date::EveryYear { .. })
+    }
+
+    /// `(month, day)` of the date.
+    pub fn month_day(self) -> (i8, i8) {
+        match self {
+            Date::On(date) => (date.month(), date.day()),
+            Date::EveryYear { month, day } => (month, day),
+        }
     }
 }
 
 impl fmt::Display for Date {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
+        match self {
+            Date::On(date) => date.fmt(f),
+            Date::EveryYear { month, day } => write!(f, "{month:02}-{day:02}"),
+        }
     }
 }
 
 string_value!(Date, "Date", {
     "type": "string",
-    "format": "date",
-    "description": "A calendar date, `YYYY-MM-DD`.",
+    "pattern": "^([0-9]{4}-)?[0-9]{2}-[0-9]{2}$",
+    "description": "A calendar date, `YYYY-MM-DD`, or `MM-DD` for that day every year.",
 });
 
 /// A time of day, `HH:MM`, in the windows' time zone.

@@ -75,6 +75,8 @@ const KEYS: &[&str] = &[
     "notify",
     "webhook",
     "url",
+    "url_env",
+    "format",
     "x",
 ];
 

@@ -224,8 +224,58 @@ pub enum Command {
     /// Create, list and revoke API tokens (roles and environment scopes).
     Token(crate::commands::token::TokenArgs),
 
+    /// Feature flags at run time: list, set a variant or a percentage rollout, kill, history.
+    ///
+    /// Flags are declared in shipgate.toml (`[flags.NAME]` with `variants`, `default` and
+    /// optional JsonLogic `targeting`, as flagd declares them) and travel with each release.
+    /// Apps evaluate them over OFREP (`POST /ofrep/v1/evaluate/flags/{key}`) at
+    /// $SHIPGATE_FLAGS_URL with the read-only token in $SHIPGATE_FLAGS_TOKEN, both given to
+    /// every instance. Each change here is recorded in the audit ledger.
+    Flags(crate::commands::flags::FlagsArgs),
+
+    /// Set, list, remove and rotate secrets: stored encrypted by the server, injected at start.
+    ///
+    /// Declare each name under `[secrets]` in shipgate.toml (`DATABASE_URL = {}`); set its value
+    /// per environment here. Values are read from standard input or a prompt, never from the
+    /// command line; encrypted at rest with the server's age key; given to instances as
+    /// environment variables (or as files with `{ file = true }`: `NAME_FILE` holds the path);
+    /// and replaced by `[secret:NAME]` in logs, events, API answers and the audit ledger.
+    Secrets(crate::commands::secrets::SecretsArgs),
+
+    /// Approve a deployment that awaits approval.
+    ///
+    /// Environments with `approvals = { required = N, from = [...] }` hold each deployment in
+    /// `awaiting_approval` until N distinct approvers (tokens with the `approve` permission that
+    /// `from` names) approved the plan it will run. The deployment's author never counts in
+    /// production. A vote is for the plan shown: if the plan changes, earlier votes expire.
+    /// With `wait = "15m"` the deployment starts that long after the last approval.
+    #[command(after_help = crate::cli::CLIENT_AFTER_HELP)]
+    Approve(crate::commands::approve::VoteArgs),
+
+    /// Reject a deployment that awaits approval (needs `--comment`); it ends as `rejected`.
+    #[command(after_help = crate::cli::CLIENT_AFTER_HELP)]
+    Reject(crate::commands::approve::VoteArgs),
+
+    /// Create signing keys for releases (minisign-compatible Ed25519).
+    Keys(crate::commands::keys::KeysArgs),
+
     /// Canary analysis tools: `simulate` compares shipgate's judge with a fixed-interval rule.
     Analysis(crate::commands::analysis::AnalysisArgs),
+
+    /// Print (or `--write`) the change log entry of the next release.
+    ///
+    /// Lists the commits of the git repository in the current folder since the commit that the
+    /// release running in ENV (default `production`) was built from, as the server knows it, or
+    /// since `--since COMMIT`; merges are left out. Conventional commits (`feat(api): …`,
+    /// `fix!: …`, a `BREAKING CHANGE:` footer) are grouped: breaking changes first, then
+    /// features, bug fixes, performance, refactoring, documentation, tests, build, CI, style,
+    /// chores, reverts, and other changes; without any, the entry is one list. The title is
+    /// `--version`, else the tag on HEAD, else `Unreleased`. `--write CHANGELOG.md` puts the
+    /// entry at the top of the file below its title and replaces an entry of the same version,
+    /// so running it twice changes nothing. Exits 1 when there is nothing to release, 2 outside
+    /// a git repository or when the starting commit is not in this clone.
+    #[command(after_help = CLIENT_AFTER_HELP, disable_version_flag = true)]
+    Changelog(crate::commands::changelog::ChangelogArgs),
 }
 
 #[derive(Debug, Args)]

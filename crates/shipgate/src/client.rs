@@ -139,6 +139,14 @@ impl Client {
         self.read_json(path, response)
     }
 
+    /// PUT a JSON body.
+    pub fn put<T: DeserializeOwned>(&self, path: &str, body: &serde_json::Value) -> Result<T, ApiError> {
+        let request = self.agent.put(self.endpoint(path)).header("accept", "application/json");
+        let response =
+            self.send(path, self.authorize(request).content_type("application/json").send(body.to_string()))?;
+        self.read_json(path, response)
+    }
+
     /// A streamed body (events, logs): the reader stays open as long as the server writes. With
     /// `idle`, a read that waits longer than that fails, so a connection that died without a
     /// word is noticed (the event stream sends a keep-alive comment every 15 s).

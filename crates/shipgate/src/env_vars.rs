@@ -50,3 +50,10 @@ pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
 /// The shipgate server the CLI talks to when `--server` is not given; default
 /// `http://127.0.0.1:7300`.
 pub const SHIPGATE_SERVER: &str = "SHIPGATE_SERVER";
+
+/// The secret key `shipgate release create --sign` signs with, when `--sign` is not given.
+pub const SHIPGATE_SIGNING_KEY: &str = "SHIPGATE_SIGNING_KEY";
+
+/// The password of an encrypted secret key (`keys generate` encrypts with it, `release create
+/// --sign` decrypts with it). Prefer `--password-file` where the environment is visible to others.
+pub const SHIPGATE_KEY_PASSWORD: &str = "SHIPGATE_KEY_PASSWORD";

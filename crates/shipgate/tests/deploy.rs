@@ -651,6 +651,11 @@ fn expand_runs_before_traffic_and_contract_one_release_later() {
 
     migration_files(&cluster, "v1", &v1);
     cluster.release_with("v1", "", &environments, &[]);
+    // The instances get the URL from the secrets store (the migrations from the server's
+    // environment): without it the gates refuse (SG0603).
+    let (status, body) =
+        cluster.call("PUT", "/api/v1/environments/staging/secrets/DATABASE_URL", Some(json!({"value": url})));
+    assert_eq!(status, 200, "{body}");
     let first = cluster.outcome(cluster.deploy("v1"));
     assert_eq!(first["status"], "succeeded", "{first:#}");
     let steps = first["steps"].as_array().unwrap();

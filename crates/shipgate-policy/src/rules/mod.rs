@@ -2,9 +2,12 @@
 
 mod drift;
 mod environment;
+mod flags;
 mod promotion;
 mod release;
 mod rollout;
+mod secrets;
+mod signatures;
 mod windows;
 
 #[cfg(test)]
@@ -30,6 +33,9 @@ const CHECKS: &[Check] = &[
     release::vulnerability_scan,
     release::migration_rehearsal,
     release::secret_scan,
+    secrets::not_set,
+    secrets::age,
+    secrets::in_spec,
     promotion::unknown_environment,
     promotion::staging_first,
     promotion::config_through_staging,
@@ -38,6 +44,7 @@ const CHECKS: &[Check] = &[
     rollout::health_check,
     rollout::smoke_checks,
     rollout::automated_analysis,
+    flags::risky_change,
     environment::parity,
     environment::residency,
     drift::unknown_versions,
@@ -45,6 +52,8 @@ const CHECKS: &[Check] = &[
     drift::traffic,
     drift::foreign_listeners,
     windows::freeze,
+    signatures::unsigned,
+    signatures::mismatch,
 ];
 
 /// Runs every implemented rule. Severities are the rules' defaults for the environment, before

@@ -1,6 +1,6 @@
 //! SG01xx: the artifact and the release (digest, labels, test evidence, scanning).
 
-use shipgate_spec::Artifact;
+use shipgate_spec::ArtifactSource;
 
 use super::{Context, count, short};
 use crate::catalog::{
@@ -26,7 +26,7 @@ pub(crate) fn is_mutable_label(label: &str) -> bool {
 
 /// SG0101, SG0102: `[artifact] image` must be pinned by digest.
 pub(super) fn image_reference(context: &Context<'_>, out: &mut Vec<Finding>) {
-    let Artifact::Image(text) = &context.facts.spec.artifact else { return };
+    let ArtifactSource::Image(text) = &context.facts.spec.artifact.source else { return };
     let subject = || context.at(&["artifact", "image"]);
     let pin_hint = |name: &str| {
         format!(

@@ -1,7 +1,7 @@
 //! SG0703: no deployment inside a `[windows] freeze`.
 
 use jiff::civil::{Date, DateTime, Time};
-use shipgate_spec::values::{TimeOfDay, Weekday};
+use shipgate_spec::values::{Date as SpecDate, TimeOfDay, Weekday};
 use shipgate_spec::{Freeze, Windows};
 
 use super::Context;
@@ -11,6 +11,23 @@ use crate::finding::Finding;
 pub(super) fn freeze(context: &Context<'_>, out: &mut Vec<Finding>) {
     let Some(severity) = context.severity(&FREEZE_WINDOW) else { return };
     let windows = &context.facts.spec.windows;
+    let allowed = context.environment.map(|env| env.allow_windows.as_slice()).unwrap_or_default();
+    if !allowed.is_empty() && !inside_any(allowed, &windows.timezone, context.facts.now) {
+        let names: Vec<String> = allowed.iter().map(|window| format!("`{}`", window.reason)).collect();
+        out.push(Finding::new(
+            &FREEZE_WINDOW,
+            severity,
+            format!(
+                "`{}` takes deployments only inside its allowed windows ({}, {}), and now is outside them",
+                context.facts.environment,
+                names.join(", "),
+                windows.timezone.as_str()
+            ),
+            "deploy inside an allowed window, or lift this for one deployment with `--override freeze-window --reason \"…\"` (recorded in the audit ledger)",
+            context.at_environment(Some("allow_windows")),
+        ));
+        return;
+    }
     let Some((window, ends)) = active_freeze(windows, context.facts.now) else { return };
     let zone = windows.timezone.as_str();
     let until = match ends {
@@ -30,6 +47,12 @@ pub(super) fn freeze(context: &Context<'_>, out: &mut Vec<Finding>) {
 pub fn active_freeze(windows: &Windows, now: jiff::Timestamp) -> Option<(&Freeze, Option<DateTime>)> {
     let local = windows.timezone.zone().to_datetime(now);
     windows.freeze.iter().find(|window| contains(window, local)).map(|window| (window, end_of(window, local)))
+}
+
+/// Whether `now`, read in `zone`, is inside one of `windows`.
+pub fn inside_any(windows: &[Freeze], zone: &shipgate_spec::values::TimeZoneName, now: jiff::Timestamp) -> bool {
+    let local = zone.zone().to_datetime(now);
+    windows.iter().any(|window| contains(window, local))
 }
 
 fn weekday(date: Date) -> Weekday {
@@ -67,10 +90,21 @@ fn contains(window: &Freeze, local: DateTime) -> bool {
             (after.is_none_or(|after| clock >= after) && before.is_none_or(|before| clock < before), date)
         }
     };
-    in_hours
-        && (window.days.is_empty() || window.days.contains(&weekday(day)))
-        && window.from.is_none_or(|from| day >= from.civil())
-        && window.to.is_none_or(|to| day <= to.civil())
+    in_hours && (window.days.is_empty() || window.days.contains(&weekday(day))) && in_dates(window, day)
+}
+
+/// Whether `day` is between the window's `from` and `to` (both inclusive). Yearly dates compare
+/// month and day, and a range whose end comes before its start spans the new year.
+fn in_dates(window: &Freeze, day: Date) -> bool {
+    match (window.from, window.to) {
+        (Some(SpecDate::On(from)), Some(SpecDate::On(to))) => from <= day && day <= to,
+        (Some(from), Some(to)) => {
+            let today = (day.month(), day.day());
+            let (from, to) = (from.month_day(), to.month_day());
+            if from <= to { from <= today && today <= to } else { today >= from || today <= to }
+        }
+        _ => true,
+    }
 }
 
 /// When the window ends, for the message: the next `before`, else the day after `to` or after
@@ -81,8 +115,17 @@ fn end_of(window: &Freeze, local: DateTime) -> Option<DateTime> {
         let day = if local.time() < before { date } else { date.tomorrow().ok()? };
         return Some(day.to_datetime(before));
     }
-    if let Some(to) = window.to {
-        return Some(to.civil().tomorrow().ok()?.to_datetime(Time::midnight()));
+    match window.to {
+        Some(SpecDate::On(to)) => return Some(to.tomorrow().ok()?.to_datetime(Time::midnight())),
+        Some(SpecDate::EveryYear { month, day }) => {
+            // The next `to` on or after today, then the day after it.
+            let mut end = Date::new(date.year(), month, day).ok();
+            if end.is_none_or(|end| end < date) {
+                end = Date::new(date.year() + 1, month, day).ok();
+            }
+            return Some(end?.tomorrow().ok()?.to_datetime(Time::midnight()));
+        }
+        None => {}
     }
     if !window.days.is_empty() {
         let mut day = date;
@@ -147,6 +190,42 @@ mod tests {
         assert!(active_freeze(&w, at("2026-10-25T01:45:00Z")).is_some(), "the second 02:45 (CET)");
         assert!(active_freeze(&w, at("2026-10-25T02:29:00Z")).is_some());
         assert!(active_freeze(&w, at("2026-10-25T02:30:00Z")).is_none());
+    }
+
+    #[test]
+    fn yearly_dates_recur_and_may_span_the_new_year() {
+        let w = windows(
+            "[windows]\ntimezone = \"Europe/Berlin\"\nfreeze = [ { from = \"12-20\", to = \"01-02\", reason = \"holidays\" } ]\n",
+        );
+        for year in [2026, 2027, 2030] {
+            assert!(active_freeze(&w, at(&format!("{year}-12-19T22:59:00Z"))).is_none(), "{year}-12-19 23:59 Berlin");
+            let (_, end) = active_freeze(&w, at(&format!("{year}-12-19T23:00:00Z"))).unwrap();
+            assert_eq!(end.unwrap().to_string(), format!("{}-01-03T00:00:00", year + 1), "ends after 01-02");
+        }
+        let (_, end) = active_freeze(&w, at("2027-01-02T12:00:00Z")).unwrap();
+        assert_eq!(end.unwrap().to_string(), "2027-01-03T00:00:00");
+        assert!(active_freeze(&w, at("2027-01-02T23:00:00Z")).is_none(), "01-03 00:00 Berlin");
+        assert!(active_freeze(&w, at("2027-07-01T12:00:00Z")).is_none());
+    }
+
+    #[test]
+    fn allow_windows_are_read_in_the_windows_time_zone() {
+        let w = windows("[windows]\ntimezone = \"America/New_York\"\n");
+        let spec = |toml: &str| {
+            let text = format!(
+                "[app]\nname = \"a\"\n[artifact]\npath = \"x\"\n[run]\ncommand = [\"./x\"]\n[environments.production]\nlisten = \"127.0.0.1:1\"\n{toml}"
+            );
+            shipgate_spec::parse_str(&text).unwrap_or_else(|report| panic!("{:#?}", report.diagnostics))
+        };
+        let parsed = spec(
+            "allow_windows = [ { days = [\"mon\", \"tue\", \"wed\", \"thu\"], after = \"09:00\", before = \"16:00\", reason = \"office hours\" } ]\n",
+        );
+        let allowed = &parsed.environments["production"].allow_windows;
+        // Monday 2026-11-30 09:00 EST is 14:00Z; 16:00 EST is 21:00Z.
+        assert!(!inside_any(allowed, &w.timezone, at("2026-11-30T13:59:00Z")));
+        assert!(inside_any(allowed, &w.timezone, at("2026-11-30T14:00:00Z")));
+        assert!(!inside_any(allowed, &w.timezone, at("2026-11-30T21:00:00Z")));
+        assert!(!inside_any(allowed, &w.timezone, at("2026-12-04T15:00:00Z")), "Friday");
     }
 
     #[test]

@@ -2,10 +2,14 @@
 
 pub mod agent;
 pub mod analysis;
+pub mod approve;
 pub mod audit;
+pub mod changelog;
 pub mod check;
 pub mod deploy;
+pub mod flags;
 mod init;
+pub mod keys;
 pub mod logs;
 pub mod migrate;
 pub mod plan;
@@ -13,6 +17,7 @@ pub mod release;
 pub mod rollback;
 pub mod scan;
 mod schema;
+pub mod secrets;
 pub mod server;
 mod show;
 pub mod status;
@@ -44,6 +49,12 @@ pub fn run(command: Command, out: &Output) -> Result<ExitStatus, Failure> {
         Command::Drift(args) => check::drift(&args, out),
         Command::Rules(args) => check::rules(&args, out),
         Command::Token(args) => token::run(args, out),
+        Command::Flags(args) => flags::run(args, out),
+        Command::Secrets(args) => secrets::run(args, out),
+        Command::Keys(args) => keys::run(args, out),
+        Command::Approve(args) => approve::run(&args, true, out),
+        Command::Reject(args) => approve::run(&args, false, out),
         Command::Analysis(args) => analysis::run(args, out),
+        Command::Changelog(args) => changelog::run(&args, out),
     }
 }

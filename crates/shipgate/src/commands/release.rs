@@ -68,6 +68,14 @@ pub struct CreateArgs {
     /// Record no test evidence (production's gates will refuse the release).
     #[arg(long)]
     pub no_tests: bool,
+    /// Sign the artifact's digest with this secret key (`shipgate keys generate`, or a
+    /// minisign key). Its public key must be in `[artifact] trusted_keys`. Production refuses
+    /// unsigned releases.
+    #[arg(long, value_name = "KEY_FILE", env = env_vars::SHIPGATE_SIGNING_KEY)]
+    pub sign: Option<PathBuf>,
+    /// A file whose first line is the signing key's password (else SHIPGATE_KEY_PASSWORD).
+    #[arg(long, value_name = "FILE", requires = "sign")]
+    pub password_file: Option<PathBuf>,
 }
 
 pub fn run(args: ReleaseArgs, out: &Output) -> Result<ExitStatus, Failure> {
@@ -115,13 +123,51 @@ fn test_evidence(
     Ok(Some(TestEvidence { exit_code, junit, command: spec.pipeline.test.clone() }))
 }
 
-/// The evidence column: tests, migrations and the secret scan.
+/// The evidence column: tests, migrations, the secret scan and the signature.
 fn release_evidence(
     tests: Option<&TestEvidence>,
     migrations: Option<&serde_json::Value>,
     secrets: &serde_json::Value,
+    signature: Option<&serde_json::Value>,
 ) -> Option<String> {
-    Some(serde_json::json!({"tests": tests, "migrations": migrations, "secrets": secrets}).to_string())
+    Some(
+        serde_json::json!({"tests": tests, "migrations": migrations, "secrets": secrets, "signature": signature})
+            .to_string(),
+    )
+}
+
+/// The secret key `--sign` names, read before anything is stored, checked against
+/// `[artifact] trusted_keys` so that a release nobody would accept is never created.
+fn signing_key(args: &CreateArgs, spec: &shipgate_spec::Spec) -> Result<Option<shipgate_sign::SecretKey>, Failure> {
+    let Some(path) = &args.sign else { return Ok(None) };
+    let password = super::keys::password(args.password_file.as_deref())?;
+    let key = shipgate_sign::read_secret_key_file(path, password.as_deref().map(String::as_str))
+        .map_err(super::keys::sign_failure)?;
+    let public = key.public_key();
+    let trusted = spec.artifact.trusted_keys.iter().filter_map(|text| shipgate_sign::PublicKey::parse(text).ok());
+    if !trusted.into_iter().any(|candidate| candidate == public) {
+        return Err(Failure::usage(anyhow!(
+            "the signing key {} is not in shipgate.toml's `[artifact] trusted_keys`, so nothing would accept its signatures",
+            public.key_id()
+        ))
+        .hint(format!("add it: `trusted_keys = [\"{}\"]`", public.to_base64())));
+    }
+    Ok(Some(key))
+}
+
+/// The signature of `digest` by `key`, as the evidence keeps it. The trusted comment names the
+/// app, the release and the digest, so a signature cannot be passed off as another release's.
+fn sign_release(
+    key: &shipgate_sign::SecretKey,
+    app: &str,
+    version: &str,
+    digest: &str,
+) -> Result<serde_json::Value, Failure> {
+    let trusted =
+        format!("timestamp:{}\tapp:{app}\trelease:{version}\tdigest:{digest}", jiff::Timestamp::now().as_second());
+    let signature = shipgate_sign::sign_digest(key, digest, &trusted, "signature from shipgate secret key")
+        .map_err(super::keys::sign_failure)?;
+    Ok(serde_json::json!({"key_id": key.key_id().to_string(), "minisig": signature.to_text()}))
 }
 
 /// The secret scan of the release: the source at its commit (`git archive`, when shipgate.toml
@@ -302,14 +348,15 @@ impl From<StoreError> for CreateError {
 fn create(store_args: &StoreArgs, args: &CreateArgs, out: &Output) -> Result<ExitStatus, Failure> {
     check_version(&args.version)?;
     let super::validate::LoadedSpec { text: spec_text, spec, folder } = super::validate::load_spec(&args.file)?;
-    let artifact_path = match (&args.artifact, &spec.artifact) {
+    let artifact_path = match (&args.artifact, &spec.artifact.source) {
         (Some(path), _) => path.clone(),
-        (None, shipgate_spec::Artifact::Path(path)) => folder.join(path),
-        (None, shipgate_spec::Artifact::Image(_)) => {
+        (None, shipgate_spec::ArtifactSource::Path(path)) => folder.join(path),
+        (None, shipgate_spec::ArtifactSource::Image(_)) => {
             return Err(Failure::usage(anyhow!("container image artifacts are not supported yet"))
                 .hint("pass `--artifact PATH` with a file, directory or .tar.gz"));
         }
     };
+    let signing_key = signing_key(args, &spec)?;
     let evidence = test_evidence(args, &spec, &folder, out)?;
     let artifacts_root = data_dir(store_args)?.join("artifacts");
     let migrations = migrations_evidence(&spec, &folder, &artifacts_root)?;
@@ -323,6 +370,10 @@ fn create(store_args: &StoreArgs, args: &CreateArgs, out: &Output) -> Result<Exi
     // The stored copy is what instances run, so that is what is scanned.
     let stored = shipgate_artifact::stored_path(&artifacts_root, &artifact.digest);
     let secrets = secret_scan(&spec, &folder, source_commit.as_deref(), &stored, out)?;
+    let signature = signing_key
+        .as_ref()
+        .map(|key| sign_release(key, spec.app.name.as_str(), &args.version, &artifact.digest))
+        .transpose()?;
     let row = ReleaseRow {
         version: args.version.clone(),
         digest: artifact.digest.clone(),
@@ -331,7 +382,7 @@ fn create(store_args: &StoreArgs, args: &CreateArgs, out: &Output) -> Result<Exi
         creator: std::env::var(env_vars::USER).unwrap_or_else(|_| "unknown".to_owned()),
         created: jiff::Timestamp::now().to_string(),
         spec: spec_text,
-        evidence: release_evidence(evidence.as_ref(), migrations.as_ref(), &secrets),
+        evidence: release_evidence(evidence.as_ref(), migrations.as_ref(), &secrets, signature.as_ref()),
     };
     let outcome = ledger.store().transact(|tx| {
         if let Some(existing) = tx.release(&row.version)? {
@@ -343,13 +394,23 @@ fn create(store_args: &StoreArgs, args: &CreateArgs, out: &Output) -> Result<Exi
         entry.details = serde_json::json!({
             "app": spec.app.name.as_str(), "version": row.version, "digest": row.digest,
             "kind": row.kind, "source_commit": row.source_commit, "tests": evidence,
+            "signed_by": signature.as_ref().map(|signature| &signature["key_id"]),
         });
         ledger.append(tx, entry).map_err(CreateError::Ledger)?;
         Ok(())
     });
     match outcome {
         Ok(()) => {
-            out.data(&format!("created release `{}` ({}, {})\n", row.version, row.digest, row.kind))?;
+            let signed = signature
+                .as_ref()
+                .map(|signature| format!(", signed by {}", signature["key_id"].as_str().unwrap_or("?")));
+            out.data(&format!(
+                "created release `{}` ({}, {}{})\n",
+                row.version,
+                row.digest,
+                row.kind,
+                signed.unwrap_or_default()
+            ))?;
             Ok(ExitStatus::Success)
         }
         Err(CreateError::Taken(existing)) if existing.digest == row.digest => {

@@ -48,6 +48,17 @@ pub struct ServerArgs {
     /// Allow plain HTTP on a non-loopback address (behind a proxy that terminates TLS).
     #[arg(long)]
     pub insecure_http: bool,
+
+    /// Read the secrets key (an age X25519 identity, as `age-keygen` writes it; mode 0600) from
+    /// this file. Default: `DATA_DIR/secrets.key`, created at first start. Keep a copy: without
+    /// it the stored secrets cannot be decrypted.
+    #[arg(long, value_name = "FILE", conflicts_with = "secrets_key_command")]
+    pub secrets_key_file: Option<PathBuf>,
+
+    /// Run this command (`sh -c`, 10 s timeout) at start and read the secrets key from its
+    /// output, e.g. `op read op://ops/shipgate/secrets-key`.
+    #[arg(long, value_name = "CMD")]
+    pub secrets_key_command: Option<String>,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -55,7 +66,10 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 pub fn run(args: ServerArgs, out: &Output) -> Result<ExitStatus, Failure> {
-    super::agent::init_tracing(out);
+    // The server's log passes the secrets redactor: a value that reaches a log line is shown
+    // as `[secret:NAME]`.
+    let redactor = shipgate_secrets::Redactor::new();
+    init_redacted_tracing(out, redactor.clone());
     let dir = data_dir(&args.store)?;
     let config = Config {
         database: location(&args.store, &dir)?,
@@ -67,6 +81,12 @@ pub fn run(args: ServerArgs, out: &Output) -> Result<ExitStatus, Failure> {
         tls: args.tls_cert.zip(args.tls_key),
         insecure_http: args.insecure_http,
         drift_interval: args.drift_interval.max(Duration::from_millis(100)),
+        secrets_key: match (args.secrets_key_file, args.secrets_key_command) {
+            (Some(file), _) => shipgate_server::secrets::KeySource::File(file),
+            (None, Some(command)) => shipgate_server::secrets::KeySource::Command(command),
+            (None, None) => shipgate_server::secrets::KeySource::DataDir,
+        },
+        redactor: redactor.clone(),
         step_delay: std::env::var(crate::env_vars::SHIPGATE_STEP_DELAY_MS)
             .ok()
             .and_then(|millis| millis.parse().ok())
@@ -111,12 +131,42 @@ fn server_failure(error: ServerError) -> Failure {
         ServerError::Bind { .. }
         | ServerError::PlainHttpOnNetwork(_)
         | ServerError::Tls(_)
-        | ServerError::AlreadyRunning(_) => ExitStatus::Usage,
+        | ServerError::AlreadyRunning(_)
+        | ServerError::SecretsKey(_) => ExitStatus::Usage,
         _ => ExitStatus::Internal,
     };
     let failure = Failure { status, error: anyhow!(error), hint: None };
     match hint {
         Some(hint) => failure.hint(hint),
         None => failure,
+    }
+}
+
+/// Like the agent's tracing setup, with every line written through `redactor`.
+fn init_redacted_tracing(out: &Output, redactor: shipgate_secrets::Redactor) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env(crate::env_vars::SHIPGATE_LOG)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(move || RedactingWriter { redactor: redactor.clone(), inner: std::io::stderr() })
+        .with_ansi(out.color())
+        .try_init();
+}
+
+/// Standard error through the redactor. tracing writes each event with one `write_all`, so a
+/// value never straddles two writes.
+struct RedactingWriter {
+    redactor: shipgate_secrets::Redactor,
+    inner: std::io::Stderr,
+}
+
+impl std::io::Write for RedactingWriter {
+    fn write(&mut self, buffer: &[u8]) -> std::io::Result<usize> {
+        self.inner.write_all(&self.redactor.redact_bytes(buffer))?;
+        Ok(buffer.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }

@@ -25,7 +25,9 @@ pub enum TokenCommand {
     /// staging that expires.
     #[command(after_help = crate::cli::CLIENT_AFTER_HELP)]
     Create(CreateTokenArgs),
-    /// List tokens: id, name, role, environments, expiry, revocation (never secrets).
+    /// List tokens: id, name, role, environments, expiry, revocation (never secrets), and the
+    /// least-privilege findings (SG0707): tokens broader than what the audit ledger shows they
+    /// did in the last 90 days, and tokens that never expire.
     #[command(after_help = crate::cli::CLIENT_AFTER_HELP)]
     List {
         #[arg(long, value_enum, default_value_t = Format::Human)]
@@ -45,7 +47,8 @@ pub enum TokenCommand {
 
 #[derive(Debug, Args)]
 pub struct CreateTokenArgs {
-    /// What the token may do: viewer, deployer, approver or admin.
+    /// What the token may do: viewer, deployer, approver, admin, or flags (evaluate feature
+    /// flags over OFREP only; give it exactly one `--env`).
     #[arg(long)]
     pub role: String,
     /// An environment the token may act on (repeatable). Default: every environment.
@@ -99,6 +102,16 @@ pub fn run(args: TokenArgs, out: &Output) -> Result<ExitStatus, Failure> {
                     printable(&environments),
                     field("expires")
                 ));
+                for finding in token["findings"].as_array().into_iter().flatten() {
+                    let part = |key: &str| printable(finding[key].as_str().unwrap_or_default());
+                    text.push_str(&format!(
+                        "    {} {}: {}\n      hint: {}\n",
+                        part("severity"),
+                        part("rule"),
+                        part("message"),
+                        part("hint")
+                    ));
+                }
             }
             out.data(&text)?;
             Ok(ExitStatus::Success)

@@ -38,6 +38,9 @@ pub struct Cluster {
     pub server_env: Vec<(String, String)>,
     /// Where the agent serves Prometheus metrics.
     pub agent_metrics: SocketAddr,
+    /// The public key of `signing.key`, which signs every release `release_with` creates
+    /// (production refuses unsigned releases); in `[artifact] trusted_keys`.
+    pub public_key: String,
 }
 
 impl Cluster {
@@ -68,6 +71,15 @@ impl Cluster {
             std::thread::sleep(Duration::from_millis(20));
         }
         let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let keys = Command::new(env!("CARGO_BIN_EXE_shipgate"))
+            .args(["keys", "generate", "--name"])
+            .arg(dir.path().join("signing"))
+            .env_remove("SHIPGATE_KEY_PASSWORD")
+            .output()
+            .unwrap();
+        assert!(keys.status.success(), "keys generate: {}", String::from_utf8_lossy(&keys.stderr));
+        let public = std::fs::read_to_string(dir.path().join("signing.pub")).unwrap();
+        let public_key = public.lines().nth(1).unwrap().trim().to_owned();
         let mut cluster = Cluster {
             dir,
             agent: Some(agent),
@@ -79,6 +91,7 @@ impl Cluster {
             delay_ms,
             server_env,
             agent_metrics,
+            public_key,
         };
         cluster.start_server();
         cluster
@@ -152,16 +165,35 @@ impl Cluster {
     /// Creates release `version` with these `[environments.*]` tables and extra
     /// `release create` arguments.
     pub fn release_with(&self, version: &str, env: &str, environments: &str, args: &[&str]) {
+        let key = self.path("signing.key");
+        let mut signed = vec!["--sign", key.to_str().unwrap()];
+        signed.extend_from_slice(args);
+        self.release_unsigned(version, env, environments, &signed);
+    }
+
+    /// Like [`Cluster::release_with`], without signing unless `args` say so.
+    pub fn release_unsigned(&self, version: &str, env: &str, environments: &str, args: &[&str]) {
+        self.create_release(version, env, environments, &self.public_key, args);
+    }
+
+    /// Creates release `version` signed with the secret key at `key_file`, whose one-line
+    /// public key `public_key` is the only one in `[artifact] trusted_keys`.
+    pub fn release_signed_by(&self, version: &str, environments: &str, public_key: &str, key_file: &str) {
+        self.create_release(version, "", environments, public_key, &["--sign", key_file]);
+    }
+
+    fn create_release(&self, version: &str, env: &str, environments: &str, trusted_key: &str, args: &[&str]) {
         let project = self.path(&format!("project-{version}"));
         std::fs::create_dir_all(project.join("app")).unwrap();
         std::fs::copy(sample_bin(), project.join("app/shipgate-sample")).unwrap();
         std::fs::write(project.join("app/VERSION"), version).unwrap();
         let spec = format!(
-            "[app]\nname = \"web\"\n[artifact]\npath = \"app\"\n\
+            "[app]\nname = \"web\"\n[artifact]\npath = \"app\"\ntrusted_keys = [\"{key}\"]\n\
              [run]\ncommand = [\"./shipgate-sample\"]\nenv = {{ SAMPLE_VERSION = \"{version}\"{env} }}\n\
              drain = \"1s\"\nstop_grace = \"1s\"\n\
              [run.health]\nhttp = \"/healthz\"\ninterval = \"100ms\"\nhealthy = 1\nunhealthy = 2\nstartup = \"3s\"\n\
-             {environments}"
+             {environments}",
+            key = trusted_key
         );
         std::fs::write(project.join("shipgate.toml"), spec).unwrap();
         let output = Command::new(env!("CARGO_BIN_EXE_shipgate"))
@@ -193,7 +225,9 @@ impl Cluster {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let (_, body) = self.call("GET", &format!("/api/v1/deployments/{id}"), None);
-            if ["succeeded", "rolled_back", "failed", "aborted"].contains(&body["status"].as_str().unwrap_or("")) {
+            if ["succeeded", "rolled_back", "failed", "aborted", "rejected"]
+                .contains(&body["status"].as_str().unwrap_or(""))
+            {
                 return body;
             }
             assert!(Instant::now() < deadline, "deployment {id} did not finish: {body:#}\n{}", self.log("server.log"));
@@ -234,6 +268,15 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // The server's side of a failed test, which is otherwise lost with the directory.
+            let log = self.log("server.log");
+            let tail: Vec<&str> = log.lines().filter(|line| !line.starts_with("  ")).rev().take(40).collect();
+            eprintln!("--- server.log (last 40 lines, no backtrace frames) ---");
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
         if let Some(mut server) = self.server.take() {
             let _ = server.kill();
             let _ = server.wait();
@@ -321,10 +364,28 @@ impl Cluster {
 
     /// Runs the CLI against this cluster's server with its token.
     pub fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        self.cli_as(&self.token, args)
+    }
+
+    /// An API call with another token.
+    pub fn call_as(&self, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let (status, text) = http(self.api, method, path, Some(token), body.as_ref()).unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// Creates a token with `role` and returns its secret.
+    pub fn token(&self, name: &str, role: &str) -> String {
+        let (status, body) = self.call("POST", "/api/v1/tokens", Some(json!({"name": name, "role": role})));
+        assert_eq!(status, 201, "{body}");
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Runs the CLI against this cluster's server with `token`.
+    pub fn cli_as(&self, token: &str, args: &[&str]) -> (i32, String, String) {
         let output = Command::new(env!("CARGO_BIN_EXE_shipgate"))
             .args(args)
             .env("SHIPGATE_SERVER", format!("http://{}", self.api))
-            .env("SHIPGATE_TOKEN", &self.token)
+            .env("SHIPGATE_TOKEN", token)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .output()
@@ -354,5 +415,15 @@ impl Cluster {
             }
         }
         String::new()
+    }
+}
+
+impl Cluster {
+    /// Creates release `version` like [`Cluster::release`] (the sample with `env`, staging with
+    /// `environment`), with `extra` appended to its shipgate.toml: further sections such as
+    /// `[[notify.webhook]]`.
+    pub fn release_with_sections(&self, version: &str, env: &str, environment: &str, extra: &str) {
+        let environments = format!("[environments.staging]\nlisten = \"{}\"\n{environment}\n{extra}\n", self.listen);
+        self.release_with(version, env, &environments, &[]);
     }
 }
