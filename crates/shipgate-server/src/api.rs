@@ -123,6 +123,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/deployments/{id}/events", get(events))
         .route("/api/v1/deployments/{id}/resume", post(resume))
         .route("/api/v1/deployments/{id}/abort", post(abort))
+        .route("/api/v1/deployments/{id}/checklist", get(checklist))
         .route("/api/v1/deployments/{id}/approve", post(approve))
         .route("/api/v1/deployments/{id}/reject", post(reject))
         .route("/api/v1/tokens", post(create_token).get(list_tokens))
@@ -591,24 +592,43 @@ async fn initial_status(state: &AppState, plan: &Plan, env: &str, kind: &str) ->
     Ok(if approvals.is_some() { status::AWAITING_APPROVAL } else { status::RUNNING })
 }
 
-async fn approve(
-    State(state): Shared,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-    body: Option<Json<crate::approvals::VoteRequest>>,
-) -> ApiResult<Json<Value>> {
-    let comment = body.and_then(|Json(body)| body.comment);
-    crate::approvals::vote(&state, &caller, &id, crate::approvals::Decision::Approve, comment).await.map(Json)
+/// The post-deployment checklist recorded at the end of deployment `id`.
+async fn checklist(State(state): Shared, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let row = find_deployment(&state, &id).await?;
+    let number = row.id;
+    let events = read(&state, move |reader| reader.deployment_events(number, 0)).await?;
+    let Some(event) = events.iter().rev().find(|event| event.kind == kinds::CHECKLIST) else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_checklist",
+            format!("deployment {number} has no checklist (status {})", row.status),
+        )
+        .hint("the checklist is judged when a deployment reaches its end"));
+    };
+    let data: Value = serde_json::from_str(&event.data).unwrap_or_default();
+    Ok(Json(json!({"deployment": number, "version": row.version, "environment": row.environment,
+                   "time": event.time, "summary": event.message, "items": data["checklist"]})))
 }
 
-async fn reject(
+type VoteBody = Option<Json<crate::approvals::VoteRequest>>;
+
+async fn approve(state: Shared, caller: Extension<Caller>, id: Path<String>, body: VoteBody) -> ApiResult<Json<Value>> {
+    cast_vote(state, caller, id, body, crate::approvals::Decision::Approve).await
+}
+
+async fn reject(state: Shared, caller: Extension<Caller>, id: Path<String>, body: VoteBody) -> ApiResult<Json<Value>> {
+    cast_vote(state, caller, id, body, crate::approvals::Decision::Reject).await
+}
+
+async fn cast_vote(
     State(state): Shared,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-    body: Option<Json<crate::approvals::VoteRequest>>,
+    body: VoteBody,
+    decision: crate::approvals::Decision,
 ) -> ApiResult<Json<Value>> {
     let comment = body.and_then(|Json(body)| body.comment);
-    crate::approvals::vote(&state, &caller, &id, crate::approvals::Decision::Reject, comment).await.map(Json)
+    crate::approvals::vote(&state, &caller, &id, decision, comment).await.map(Json)
 }
 
 /// Records a new deployment and starts executing it.

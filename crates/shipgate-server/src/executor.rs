@@ -190,6 +190,7 @@ impl Executor {
                 )
                 .await?;
         }
+        self.record_checklist(&run).await?;
         // The final status, its event, the ledger entry and a checkpoint land together, so a
         // follower never sees the status without the event.
         run.row.status = status::SUCCEEDED.into();
@@ -1003,6 +1004,57 @@ impl Executor {
             .into_iter()
             .filter(|instance| instance.service == service && instance.version == version && is_live(instance))
             .collect())
+    }
+
+    /// Judges the post-deployment checklist of a deployment that reached its end, and records it
+    /// (event `checklist`, with a ledger entry) with each item's evidence.
+    async fn record_checklist(&self, run: &Run) -> Result<(), StepError> {
+        let events = self.events(run.row.id).await?;
+        let history = self
+            .recorder
+            .blocking(|recorder| {
+                Ok(recorder.store.read(|reader| {
+                    let mut all = Vec::new();
+                    for environment in reader.environments()? {
+                        all.extend(reader.deployments(&environment.name, 10_000)?);
+                    }
+                    Ok::<_, shipgate_store::StoreError>(all)
+                })?)
+            })
+            .await?;
+        let version = run.plan.to.version.clone();
+        let healthy = self
+            .live(&run.service, &version)
+            .await?
+            .iter()
+            .filter(|instance| instance.state == InstanceState::Healthy)
+            .count();
+        let wanted = run.spec.environments.get(&run.row.environment).map_or(1, |env| env.replicas);
+        let items = crate::checklist::evaluate(&crate::checklist::Inputs {
+            spec: &run.spec,
+            environment: &run.row.environment,
+            steps: &run.plan.steps,
+            events: &events,
+            healthy: (healthy, wanted),
+            history: &history,
+            version: &version,
+            deployment: run.row.id,
+        });
+        let count = |status| items.iter().filter(|item| item.status == status).count();
+        let message = format!(
+            "post-deployment checklist: {} passed, {} failed, {} unknown",
+            count(crate::checklist::Status::Pass),
+            count(crate::checklist::Status::Fail),
+            count(crate::checklist::Status::Unknown)
+        );
+        self.recorder
+            .record(
+                Change::event(&run.row, kinds::CHECKLIST, message)
+                    .data(json!({"checklist": items}))
+                    .ledger(actions::CHECKLIST),
+            )
+            .await?;
+        Ok(())
     }
 
     /// Every event of deployment `id`, in order.

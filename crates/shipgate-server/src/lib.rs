@@ -12,6 +12,7 @@ pub mod agent_client;
 pub mod api;
 pub mod approvals;
 pub mod auth;
+pub mod checklist;
 pub mod executor;
 pub mod flags;
 pub mod gates;

@@ -44,6 +44,7 @@ pub mod actions {
     pub const APPROVAL_REFUSED: &str = "deployment.approval-refused";
     /// Enough approvals: the deployment starts (after the `wait`).
     pub const APPROVALS_COMPLETE: &str = "deployment.approvals-complete";
+    pub const CHECKLIST: &str = "deployment.checklist";
     pub const FLAG_SET: &str = "flag.set";
     pub const FLAG_RESET: &str = "flag.reset";
     pub const FLAG_KILLED: &str = "flag.killed";
@@ -63,6 +64,8 @@ pub mod kinds {
     pub const RESUMED: &str = "resumed";
     pub const ROLLING_BACK: &str = "rolling_back";
     pub const APPROVED: &str = "approved";
+    /// The post-deployment checklist, judged at the end (data: `{"checklist": [items]}`).
+    pub const CHECKLIST: &str = "checklist";
 }
 
 /// The final statuses (also event kinds).

@@ -252,6 +252,15 @@ pub enum Command {
     #[command(after_help = crate::cli::CLIENT_AFTER_HELP)]
     Approve(crate::commands::approve::VoteArgs),
 
+    /// Print a deployment's post-deployment checklist, judged when it reached its end.
+    ///
+    /// Items: smoke tests passed, health checks responding, error rate within threshold,
+    /// response times within the SLA, monitoring active, rollback plan tested, change log entry
+    /// written, stakeholders notified; each with its evidence. A failed item is a finding of
+    /// SG0305 (warn); `?` means shipgate has no evidence either way.
+    #[command(after_help = crate::cli::CLIENT_AFTER_HELP)]
+    Checklist(crate::commands::checklist::ChecklistArgs),
+
     /// Reject a deployment that awaits approval (needs `--comment`); it ends as `rejected`.
     #[command(after_help = crate::cli::CLIENT_AFTER_HELP)]
     Reject(crate::commands::approve::VoteArgs),

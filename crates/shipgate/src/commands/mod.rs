@@ -6,6 +6,7 @@ pub mod approve;
 pub mod audit;
 pub mod changelog;
 pub mod check;
+pub mod checklist;
 pub mod deploy;
 pub mod flags;
 mod init;
@@ -53,6 +54,7 @@ pub fn run(command: Command, out: &Output) -> Result<ExitStatus, Failure> {
         Command::Secrets(args) => secrets::run(args, out),
         Command::Keys(args) => keys::run(args, out),
         Command::Approve(args) => approve::run(&args, true, out),
+        Command::Checklist(args) => checklist::run(&args, out),
         Command::Reject(args) => approve::run(&args, false, out),
         Command::Analysis(args) => analysis::run(args, out),
         Command::Changelog(args) => changelog::run(&args, out),
