@@ -38,6 +38,8 @@ pub struct AppState {
     pub agent_logs: std::path::PathBuf,
     /// Becomes true when the server shuts down: streams end.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// Whether the server itself terminates TLS (the console's cookies are then `Secure`).
+    pub tls: bool,
 }
 
 type Shared = State<Arc<AppState>>;
@@ -134,6 +136,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
         .merge(protected)
         .merge(crate::flags::routes(state.clone()))
+        // The web console authenticates by session cookie, not by bearer token.
+        .merge(crate::console::routes())
         // Last: every answer, streamed ones included, passes the secrets redactor.
         .layer(middleware::from_fn_with_state(state.clone(), redact_response))
         .fallback(|| async {

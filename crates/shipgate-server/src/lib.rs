@@ -13,6 +13,7 @@ pub mod api;
 pub mod approvals;
 pub mod auth;
 pub mod checklist;
+pub mod console;
 pub mod executor;
 pub mod flags;
 pub mod gates;
@@ -254,6 +255,7 @@ impl Server {
             backend: self.backend.clone(),
             agent_logs: shipgate_agent::logs::log_dir(&self.agent_state_dir),
             stopping,
+            tls: self.tls.is_some(),
         });
         flags::install(self.flags_url(), self.executor.recorder.clone());
         let router = api::router(state);

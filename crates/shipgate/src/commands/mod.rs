@@ -7,6 +7,7 @@ pub mod audit;
 pub mod changelog;
 pub mod check;
 pub mod checklist;
+pub mod demo;
 pub mod deploy;
 pub mod flags;
 mod init;
@@ -58,5 +59,6 @@ pub fn run(command: Command, out: &Output) -> Result<ExitStatus, Failure> {
         Command::Reject(args) => approve::run(&args, false, out),
         Command::Analysis(args) => analysis::run(args, out),
         Command::Changelog(args) => changelog::run(&args, out),
+        Command::Demo(args) => demo::run(args, out),
     }
 }
