@@ -18,8 +18,7 @@ pub(crate) fn verify(check: &ArtifactCheck) -> Result<String, Error> {
             check.digest
         )));
     }
-    let trusted: Vec<shipgate_sign::PublicKey> =
-        check.trusted_keys.iter().filter_map(|key| shipgate_sign::PublicKey::parse(key).ok()).collect();
+    let trusted: Vec<shipgate_sign::PublicKey> = shipgate_sign::PublicKey::parse_all(&check.trusted_keys);
     if trusted.is_empty() {
         return Err(Error::Tampered("no trusted key to verify the signature with".into()));
     }

@@ -106,11 +106,10 @@ fn health(inputs: &Inputs<'_>) -> Item {
 
 /// An analysis limit: declared (`limit`) and the last analysis report passed.
 fn analysis_item(inputs: &Inputs<'_>, name: &'static str, limit: impl Fn(&shipgate_spec::Analysis) -> bool) -> Item {
-    let analysis = inputs.spec.environments.get(inputs.environment).and_then(|env| env.analysis.as_ref());
-    let Some(analysis) = analysis.filter(|analysis| limit(analysis)) else {
+    let declared = inputs.spec.environments.get(inputs.environment).and_then(|env| env.analysis.as_ref());
+    if !declared.is_some_and(limit) {
         return item(name, false, format!("`{}` declares no such `analysis` limit", inputs.environment));
-    };
-    let _ = analysis;
+    }
     let last = inputs.events.iter().rev().find_map(|event| analysis_of(&event.data));
     match last {
         Some((verdict, summary)) => item(name, verdict != "fail", format!("analysis {verdict}: {summary}")),

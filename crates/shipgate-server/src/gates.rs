@@ -122,8 +122,7 @@ pub async fn gather(
 
 /// Verifies a release's signature over its digest with the app's trusted keys.
 pub fn check_signature(trusted_keys: &[String], digest: &str, minisig: &str) -> SignatureCheck {
-    let trusted: Vec<shipgate_sign::PublicKey> =
-        trusted_keys.iter().filter_map(|key| shipgate_sign::PublicKey::parse(key).ok()).collect();
+    let trusted: Vec<shipgate_sign::PublicKey> = shipgate_sign::PublicKey::parse_all(trusted_keys);
     if trusted.is_empty() {
         return SignatureCheck::Invalid { reason: "`[artifact] trusted_keys` is empty, so no key is trusted".into() };
     }

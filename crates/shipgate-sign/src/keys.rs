@@ -82,6 +82,12 @@ impl PublicKey {
         Ok(format!("{UNTRUSTED_PREFIX}{comment}\n{}\n", self.to_base64()))
     }
 
+    /// The keys of `texts` (one-line or `.pub` forms) that parse, in order; the others are left
+    /// out (a spec checks its `trusted_keys` when it is read, so a bad one was reported there).
+    pub fn parse_all<S: AsRef<str>>(texts: &[S]) -> Vec<PublicKey> {
+        texts.iter().filter_map(|text| PublicKey::parse(text.as_ref()).ok()).collect()
+    }
+
     /// Reads either form: the one-line base64, or the two-line `.pub` file.
     pub fn parse(text: &str) -> Result<PublicKey, SignError> {
         let malformed = |reason: &str| SignError::Malformed { what: Text::PublicKey, reason: reason.to_owned() };

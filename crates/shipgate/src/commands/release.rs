@@ -144,8 +144,8 @@ fn signing_key(args: &CreateArgs, spec: &shipgate_spec::Spec) -> Result<Option<s
     let key = shipgate_sign::read_secret_key_file(path, password.as_deref().map(String::as_str))
         .map_err(super::keys::sign_failure)?;
     let public = key.public_key();
-    let trusted = spec.artifact.trusted_keys.iter().filter_map(|text| shipgate_sign::PublicKey::parse(text).ok());
-    if !trusted.into_iter().any(|candidate| candidate == public) {
+    let trusted = shipgate_sign::PublicKey::parse_all(&spec.artifact.trusted_keys);
+    if !trusted.contains(&public) {
         return Err(Failure::usage(anyhow!(
             "the signing key {} is not in shipgate.toml's `[artifact] trusted_keys`, so nothing would accept its signatures",
             public.key_id()
