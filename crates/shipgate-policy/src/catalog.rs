@@ -639,7 +639,7 @@ pub(crate) const POST_DEPLOYMENT_CHECKLIST: RuleDoc = RuleDoc {
     severity: Warn,
     elsewhere: Some(Warn),
     overridable: true,
-    implemented: false,
+    implemented: true,
     practice: CHECKLIST,
     summary: "an item of the post-deployment checklist did not hold at the end of the deployment",
     docs: "\
@@ -647,9 +647,11 @@ pub(crate) const POST_DEPLOYMENT_CHECKLIST: RuleDoc = RuleDoc {
 latency within limits, monitoring active, rollback possible, change recorded, people notified)
 is only worth something when it is evaluated every time.
 
-**What it checks (planned).** At the end of each deployment shipgate evaluates the checklist
-from what it observed and stores the result with the deployment; each failed item is a
-finding.
+**What it checks.** At the end of each deployment the server judges the checklist from what
+the deployment recorded, the release's evidence and the environments' history, and stores it
+with the deployment (`shipgate checklist DEPLOYMENT`, `GET /api/v1/deployments/{id}/checklist`);
+each failed item is a finding of this rule. It does not refuse a deployment: it reports one
+that has ended.
 
 **How to fix.** Follow the failed item's hint (e.g. configure `[notify]` so people are told).
 

@@ -43,6 +43,8 @@ pub struct Inputs<'a> {
     pub version: &'a str,
     /// The deployment being judged.
     pub deployment: u64,
+    /// The change log entry recorded with the release (Markdown), if any.
+    pub changelog: Option<&'a str>,
 }
 
 pub fn evaluate(inputs: &Inputs<'_>) -> Vec<Item> {
@@ -55,13 +57,40 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Vec<Item> {
         }),
         monitoring(inputs),
         rollback_rehearsed(inputs),
-        Item {
-            item: "change log entry written",
-            status: Status::Unknown,
-            evidence: "not recorded with the release; `shipgate changelog --write CHANGELOG.md` writes one".into(),
-        },
+        changelog(inputs),
         notified(inputs),
     ]
+}
+
+/// The SG0305 finding of each failed item of a recorded checklist (its `items`, as stored).
+pub fn findings(items: &Value) -> Vec<Value> {
+    items
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|item| item["status"] == "fail")
+        .map(|item| {
+            serde_json::json!({
+                "rule": "SG0305", "severity": "warn",
+                "message": format!("{}: {}", item["item"].as_str().unwrap_or("?"), item["evidence"].as_str().unwrap_or(""))
+            })
+        })
+        .collect()
+}
+
+fn changelog(inputs: &Inputs<'_>) -> Item {
+    match inputs.changelog {
+        Some(entry) => {
+            let changes = entry.lines().filter(|line| line.trim_start().starts_with("- ")).count();
+            item("change log entry written", true, format!("an entry of {changes} change(s) is recorded with the release"))
+        }
+        None => item(
+            "change log entry written",
+            false,
+            "none recorded with the release (`shipgate pipeline run` records one; or `release create --changelog FILE`)"
+                .into(),
+        ),
+    }
 }
 
 fn item(item: &'static str, passed: bool, evidence: String) -> Item {
@@ -246,6 +275,7 @@ mod tests {
             history: &history,
             version: "v2",
             deployment: 3,
+            changelog: Some("## v2\n\n### Features\n\n- a (abc)\n- b (def)\n"),
         });
         assert_eq!(
             statuses(&items),
@@ -256,7 +286,7 @@ mod tests {
                 ("response times within the SLA", Status::Pass),
                 ("monitoring active", Status::Pass),
                 ("rollback plan tested", Status::Pass),
-                ("change log entry written", Status::Unknown),
+                ("change log entry written", Status::Pass),
                 ("stakeholders notified", Status::Pass),
             ]
         );
@@ -274,6 +304,7 @@ mod tests {
             history: &[],
             version: "v2",
             deployment: 3,
+            changelog: None,
         });
         let failed: Vec<&str> =
             items.iter().filter(|item| item.status == Status::Fail).map(|item| item.evidence.as_str()).collect();
@@ -286,8 +317,14 @@ mod tests {
                 "`staging` declares no such `analysis` limit",
                 "no Prometheus and no `[notify]` webhook declared; the agent's metrics are not watched after the deployment",
                 "v2 was never rolled back and deployed again in any environment",
+                "none recorded with the release (`shipgate pipeline run` records one; or `release create --changelog FILE`)",
                 "no `[notify]` webhook declared",
             ]
         );
+        let recorded = serde_json::to_value(&items).unwrap();
+        let findings = findings(&recorded);
+        assert_eq!(findings.len(), failed.len());
+        assert!(findings.iter().all(|finding| finding["rule"] == "SG0305" && finding["severity"] == "warn"));
+        assert_eq!(findings[0]["message"], "smoke tests passed: `staging` declares no smoke checks");
     }
 }

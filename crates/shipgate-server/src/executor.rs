@@ -1010,19 +1010,22 @@ impl Executor {
     /// (event `checklist`, with a ledger entry) with each item's evidence.
     async fn record_checklist(&self, run: &Run) -> Result<(), StepError> {
         let events = self.events(run.row.id).await?;
-        let history = self
+        let version = run.plan.to.version.clone();
+        let wanted_release = version.clone();
+        let (history, release) = self
             .recorder
-            .blocking(|recorder| {
+            .blocking(move |recorder| {
                 Ok(recorder.store.read(|reader| {
                     let mut all = Vec::new();
                     for environment in reader.environments()? {
                         all.extend(reader.deployments(&environment.name, 10_000)?);
                     }
-                    Ok::<_, shipgate_store::StoreError>(all)
+                    Ok::<_, shipgate_store::StoreError>((all, reader.release(&wanted_release)?))
                 })?)
             })
             .await?;
-        let version = run.plan.to.version.clone();
+        let evidence: serde_json::Value =
+            release.and_then(|row| row.evidence).and_then(|text| serde_json::from_str(&text).ok()).unwrap_or_default();
         let healthy = self
             .live(&run.service, &version)
             .await?
@@ -1039,6 +1042,7 @@ impl Executor {
             history: &history,
             version: &version,
             deployment: run.row.id,
+            changelog: evidence["changelog"]["markdown"].as_str(),
         });
         let count = |status| items.iter().filter(|item| item.status == status).count();
         let message = format!(

@@ -286,6 +286,14 @@ pub enum Command {
     #[command(after_help = CLIENT_AFTER_HELP, disable_version_flag = true)]
     Changelog(crate::commands::changelog::ChangelogArgs),
 
+    /// Take the current commit from source to production: the stages of the deployment guide.
+    ///
+    /// `shipgate pipeline run [--to ENV] [--resume]` runs source (validate, lint), build, test,
+    /// security scan, stage (each environment before the target, with a rollback rehearsal),
+    /// approve and production, in that order, and stops at the first failure with the end of
+    /// that stage's log. `shipgate pipeline run --help` describes each stage.
+    Pipeline(crate::commands::pipeline::PipelineArgs),
+
     /// Watch shipgate work, in about 20 seconds, on this machine, without network.
     ///
     /// In a temporary folder it starts a server and an agent, creates releases of the sample

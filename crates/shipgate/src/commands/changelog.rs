@@ -88,9 +88,13 @@ pub fn run(args: &ChangelogArgs, out: &Output) -> Result<ExitStatus, Failure> {
 /// The commit the release running in `args.env` was built from, and how to name it in
 /// messages; `None` when the environment runs nothing yet (the whole history is new).
 fn running_commit(args: &ChangelogArgs) -> Result<(Option<String>, String), Failure> {
-    let client = Client::new(&args.connect)?;
-    let env = printable(&args.env);
-    let status: EnvironmentStatus = client.get(&format!("/environments/{}", segment(&args.env)), &[])?;
+    running_commit_in(&Client::new(&args.connect)?, &args.env)
+}
+
+/// [`running_commit`] for environment `name`, with a client at hand (`shipgate pipeline run`).
+pub(crate) fn running_commit_in(client: &Client, name: &str) -> Result<(Option<String>, String), Failure> {
+    let env = printable(name);
+    let status: EnvironmentStatus = client.get(&format!("/environments/{}", segment(name)), &[])?;
     let Some(active) = status.active else {
         return Ok((None, format!("the first commit (`{env}` runs no release yet)")));
     };

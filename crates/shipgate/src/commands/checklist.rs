@@ -45,6 +45,10 @@ pub fn run(args: &ChecklistArgs, out: &Output) -> Result<ExitStatus, Failure> {
             printable(item["evidence"].as_str().unwrap_or_default())
         ));
     }
+    let findings = answer["findings"].as_array().map_or(0, Vec::len);
+    if findings > 0 {
+        text.push_str(&format!("  {findings} failed item(s): SG0305 findings (warn)\n"));
+    }
     out.data(&text)?;
     Ok(ExitStatus::Success)
 }

@@ -67,7 +67,7 @@ pub struct DatabaseArgs {
     pub statement_timeout: std::time::Duration,
 }
 
-fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     shipgate_spec::values::Duration::parse(text).map(|duration| duration.as_std()).map_err(|invalid| invalid.message)
 }
 

@@ -14,6 +14,7 @@ mod init;
 pub mod keys;
 pub mod logs;
 pub mod migrate;
+pub mod pipeline;
 pub mod plan;
 pub mod release;
 pub mod rollback;
@@ -60,5 +61,6 @@ pub fn run(command: Command, out: &Output) -> Result<ExitStatus, Failure> {
         Command::Analysis(args) => analysis::run(args, out),
         Command::Changelog(args) => changelog::run(&args, out),
         Command::Demo(args) => demo::run(args, out),
+        Command::Pipeline(args) => pipeline::run(args, out),
     }
 }

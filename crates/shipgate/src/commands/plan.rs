@@ -26,7 +26,7 @@ pub struct PlanArgs {
 }
 
 /// Overrides of deny findings for one deployment.
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct OverrideArgs {
     /// Lift the deny finding of this rule (id like `SG0201` or name like `staging-first`) for
     /// this deployment. Repeatable; needs `--reason`. Recorded in the audit ledger with who gave

@@ -76,6 +76,10 @@ pub struct CreateArgs {
     /// A file whose first line is the signing key's password (else SHIPGATE_KEY_PASSWORD).
     #[arg(long, value_name = "FILE", requires = "sign")]
     pub password_file: Option<PathBuf>,
+    /// The release's change log entry (Markdown, e.g. from `shipgate changelog`), kept with
+    /// it; the post-deployment checklist looks for it. `shipgate pipeline run` writes one.
+    #[arg(long, value_name = "FILE")]
+    pub changelog: Option<PathBuf>,
 }
 
 pub fn run(args: ReleaseArgs, out: &Output) -> Result<ExitStatus, Failure> {
@@ -123,24 +127,40 @@ fn test_evidence(
     Ok(Some(TestEvidence { exit_code, junit, command: spec.pipeline.test.clone() }))
 }
 
-/// The evidence column: tests, migrations, the secret scan and the signature.
+/// The evidence column: tests, migrations, the secret scan, the signature and the change log.
 fn release_evidence(
     tests: Option<&TestEvidence>,
     migrations: Option<&serde_json::Value>,
     secrets: &serde_json::Value,
     signature: Option<&serde_json::Value>,
+    changelog: Option<&str>,
 ) -> Option<String> {
+    let changelog = changelog.map(|markdown| serde_json::json!({"markdown": markdown}));
     Some(
-        serde_json::json!({"tests": tests, "migrations": migrations, "secrets": secrets, "signature": signature})
-            .to_string(),
+        serde_json::json!({"tests": tests, "migrations": migrations, "secrets": secrets, "signature": signature,
+                           "changelog": changelog})
+        .to_string(),
     )
+}
+
+/// The change log entry `--changelog` names.
+fn changelog_entry(args: &CreateArgs) -> Result<Option<String>, Failure> {
+    let Some(path) = &args.changelog else { return Ok(None) };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the change log entry `{}`", path.display()))
+        .map_err(Failure::usage)?;
+    Ok(Some(text))
 }
 
 /// The secret key `--sign` names, read before anything is stored, checked against
 /// `[artifact] trusted_keys` so that a release nobody would accept is never created.
-fn signing_key(args: &CreateArgs, spec: &shipgate_spec::Spec) -> Result<Option<shipgate_sign::SecretKey>, Failure> {
-    let Some(path) = &args.sign else { return Ok(None) };
-    let password = super::keys::password(args.password_file.as_deref())?;
+pub(crate) fn signing_key(
+    sign: Option<&Path>,
+    password_file: Option<&Path>,
+    spec: &shipgate_spec::Spec,
+) -> Result<Option<shipgate_sign::SecretKey>, Failure> {
+    let Some(path) = sign else { return Ok(None) };
+    let password = super::keys::password(password_file)?;
     let key = shipgate_sign::read_secret_key_file(path, password.as_deref().map(String::as_str))
         .map_err(super::keys::sign_failure)?;
     let public = key.public_key();
@@ -281,7 +301,7 @@ fn run_tests(commands: &[String], folder: &Path, out: &Output) -> Result<i32, Fa
 }
 
 /// The files under `folder` whose path relative to it matches `pattern` (a glob).
-fn find_reports(folder: &Path, pattern: &str) -> Result<Vec<PathBuf>, Failure> {
+pub(crate) fn find_reports(folder: &Path, pattern: &str) -> Result<Vec<PathBuf>, Failure> {
     let matcher = globset::Glob::new(pattern)
         .map_err(|error| Failure::usage(anyhow!("`[pipeline] junit = \"{pattern}\"` is not a valid glob: {error}")))?
         .compile_matcher();
@@ -308,7 +328,7 @@ fn find_reports(folder: &Path, pattern: &str) -> Result<Vec<PathBuf>, Failure> {
 /// Labels that name a moving target rather than one build.
 const MUTABLE_LABELS: [&str; 6] = ["latest", "stable", "current", "main", "master", "head"];
 
-fn check_version(version: &str) -> Result<(), Failure> {
+pub(crate) fn check_version(version: &str) -> Result<(), Failure> {
     let valid = !version.is_empty()
         && version.len() <= 128
         && version.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-+".contains(&b));
@@ -323,7 +343,7 @@ fn check_version(version: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-fn git_head(folder: &Path) -> Option<String> {
+pub(crate) fn git_head(folder: &Path) -> Option<String> {
     let output = std::process::Command::new("git").args(["rev-parse", "HEAD"]).current_dir(folder).output().ok()?;
     output
         .status
@@ -356,7 +376,8 @@ fn create(store_args: &StoreArgs, args: &CreateArgs, out: &Output) -> Result<Exi
                 .hint("pass `--artifact PATH` with a file, directory or .tar.gz"));
         }
     };
-    let signing_key = signing_key(args, &spec)?;
+    let signing_key = signing_key(args.sign.as_deref(), args.password_file.as_deref(), &spec)?;
+    let changelog = changelog_entry(args)?;
     let evidence = test_evidence(args, &spec, &folder, out)?;
     let artifacts_root = data_dir(store_args)?.join("artifacts");
     let migrations = migrations_evidence(&spec, &folder, &artifacts_root)?;
@@ -382,7 +403,13 @@ fn create(store_args: &StoreArgs, args: &CreateArgs, out: &Output) -> Result<Exi
         creator: std::env::var(env_vars::USER).unwrap_or_else(|_| "unknown".to_owned()),
         created: jiff::Timestamp::now().to_string(),
         spec: spec_text,
-        evidence: release_evidence(evidence.as_ref(), migrations.as_ref(), &secrets, signature.as_ref()),
+        evidence: release_evidence(
+            evidence.as_ref(),
+            migrations.as_ref(),
+            &secrets,
+            signature.as_ref(),
+            changelog.as_deref(),
+        ),
     };
     let outcome = ledger.store().transact(|tx| {
         if let Some(existing) = tx.release(&row.version)? {
