@@ -296,13 +296,14 @@ pub enum Command {
 
     /// Watch shipgate work, in about 20 seconds, on this machine, without network.
     ///
-    /// In a temporary folder it starts a server and an agent, creates releases of the sample
-    /// service (`shipgate-sample`, built next to `shipgate` by `cargo build`), deploys v1 and v2
-    /// through staging and a canary with analysis to production, then v3, which answers 8% of
-    /// requests with errors, slowly: analysis catches it and rolls it back while a built-in load
-    /// generator shows that users on the stable version saw no failed request. Then a deployment
-    /// refused by a freeze window (SG0703) and one refused for an unsigned release (SG0701), and
-    /// the audit ledger verified. Ends with a summary table (`--format json`: the summary as JSON;
+    /// In a temporary folder it starts a server and an agent, commits v1 and v2 of the sample
+    /// service (`shipgate-sample`, built next to `shipgate` by `cargo build`) to a git
+    /// repository and takes each through `shipgate pipeline run` (validation, build, test,
+    /// security scan, staging with a rollback rehearsal, a canary with analysis to production),
+    /// then v3, which answers 8% of requests with errors, slowly: analysis catches it and rolls
+    /// it back while a built-in load generator shows that users on the stable version saw no
+    /// failed request. Then a deployment refused by a freeze window (SG0703) and one refused for
+    /// an unsigned release (SG0701), and the audit ledger verified. Ends with a summary table (`--format json`: the summary as JSON;
     /// also in `summary.json`), and leaves the server running until Ctrl-C unless `--exit`.
     /// Exit 0 when every outcome was the intended one, 1 otherwise.
     Demo(crate::commands::demo::DemoArgs),

@@ -252,7 +252,7 @@ fn each_failing_stage_stops_the_pipeline_and_resume_waits_for_the_approval() {
     // no one, and follows the same deployment to production.
     let approver = cluster.token("alice", "approver");
     let (status, body) =
-        cluster.call_as(&approver, "POST", &format!("/api/v1/deployments/{deployment}/approve"), None);
+        cluster.call_as(&approver, "POST", &format!("/api/v1/deployments/{deployment}/approve"), Some(serde_json::json!({"comment": "looks good"})));
     assert_eq!(status, 200, "{body}");
     let (code, stdout, stderr) = project.run(&cluster, &["--resume", "--format", "json"]);
     assert_eq!(code, 0, "{stderr}\n{stdout}");

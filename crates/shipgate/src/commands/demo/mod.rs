@@ -1,7 +1,7 @@
 //! `shipgate demo`: the whole story in about 20 seconds, on this machine, without network. In a
-//! folder of its own it starts an agent and a server (this executable, as subprocesses), creates
-//! releases of the sample service, deploys them through staging and a canary to production
-//! while a load generator plays the users, lets analysis roll a bad release back, shows two
+//! folder of its own it starts an agent and a server (this executable, as subprocesses), takes
+//! two commits of the sample service through `shipgate pipeline run` (staging, then a canary to
+//! production) while a load generator plays the users, releases three more directly, lets analysis roll a bad release back, shows two
 //! refusals (a freeze, an unsigned release), verifies the audit ledger and prints a summary.
 //! Every outcome shown comes from the server's API, and the same outcomes go to `summary.json`.
 
@@ -192,7 +192,6 @@ fn story(stack: &Stack, args: &DemoArgs, out: &Output) -> Result<Summary, Failur
     stage.line(&format!("server   http://{} (admin token in `credentials.json`)", stack.api));
     stage.line(&format!("staging  http://{}    production  http://{}", stack.staging, stack.production));
 
-    stage.title("1/6 Releases of the sample service, signed, with passing tests");
     let freeze = "[windows]\ntimezone = \"Europe/Berlin\"\nfreeze = [ { days = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\", \"sun\"], reason = \"demo: Friday-style freeze\" } ]\n";
     let samples = [
         (Sample { version: "v1", env: ", SAMPLE_LATENCY_MS = \"2,10\"", extra: "", signed: true }, "good"),
@@ -212,22 +211,26 @@ fn story(stack: &Stack, args: &DemoArgs, out: &Output) -> Result<Summary, Failur
         ),
         (Sample { version: "v5", env: ", SAMPLE_LATENCY_MS = \"2,10\"", extra: "", signed: false }, "good, not signed"),
     ];
-    for (sample, what) in &samples {
+    let mut deployments = Vec::new();
+    let mut surprises = Vec::new();
+    stage.title("1/6 v1 through `shipgate pipeline run`: validate, build, test, security scan, staging, production");
+    let (v1, _) = &samples[0];
+    pipeline(stack, &stage, v1, "feat: the first version of the sample service", &mut deployments, &mut surprises)?;
+
+    stage.title(
+        "2/6 v2 through the pipeline, with users (a load generator on production from now on): \
+         staging with a rollback rehearsal, then a canary 20% → 50% → 100% judged by analysis",
+    );
+    let load = Load::start(stack.production, 4);
+    let (v2, _) = &samples[1];
+    pipeline(stack, &stage, v2, "fix: answer faster", &mut deployments, &mut surprises)?;
+    stage.line(&users(&load.counts()));
+
+    stage.title("3/6 Three more releases, made directly with `shipgate release create` to show the gates at work");
+    for (sample, what) in &samples[2..] {
         stack.release(sample).map_err(internal)?;
         stage.line(&format!("{:<4} {what}", sample.version));
     }
-
-    let mut deployments = Vec::new();
-    stage.title("2/6 v1: staging first, then production (its first release: nothing to compare with)");
-    deployments.push(deploy(stack, &stage, "staging", "v1", None)?);
-    deployments.push(deploy(stack, &stage, "production", "v1", None)?);
-
-    stage.title(
-        "3/6 v2, with users (a load generator on production from now on): canary 20% → 50% → 100%, judged by analysis",
-    );
-    let load = Load::start(stack.production, 4);
-    deployments.push(deploy(stack, &stage, "staging", "v2", Some(&load))?);
-    deployments.push(deploy(stack, &stage, "production", "v2", Some(&load))?);
 
     stage.title("4/6 v3, which answers 8% of requests with errors, slowly: analysis judges the canary");
     deployments.push(deploy(stack, &stage, "staging", BAD, Some(&load))?);
@@ -254,7 +257,7 @@ fn story(stack: &Stack, args: &DemoArgs, out: &Output) -> Result<Summary, Failur
         failed_on_canary: counts.failed.get(BAD).copied().unwrap_or(0),
         by_version: counts,
     };
-    let surprises = surprises(&deployments, &requests, &ledger);
+    surprises.extend(self::surprises(&deployments, &requests, &ledger));
     Ok(Summary {
         dir: stack.dir.clone(),
         server: format!("http://{}", stack.api),
@@ -265,6 +268,46 @@ fn story(stack: &Stack, args: &DemoArgs, out: &Output) -> Result<Summary, Failur
         as_expected: surprises.is_empty(),
         surprises,
     })
+}
+
+/// Takes `sample` through `shipgate pipeline run` (its stage list shown as it goes), then
+/// records how its deployments to staging and production ended, as the server tells.
+fn pipeline(
+    stack: &Stack,
+    stage: &Stage,
+    sample: &Sample,
+    message: &str,
+    deployments: &mut Vec<Outcome>,
+    surprises: &mut Vec<String>,
+) -> Result<(), Failure> {
+    let started = Instant::now();
+    let succeeded = stack.pipeline(sample, message, stage.human).map_err(Failure::internal)?;
+    if !succeeded {
+        surprises.push(format!("the pipeline for {} stopped (see `pipeline.log` or its own log)", sample.version));
+    }
+    for env in ["staging", "production"] {
+        let (_, history) =
+            stack.call("GET", &format!("/api/v1/environments/{env}/deployments"), None).map_err(Failure::internal)?;
+        let newest = history.as_array().into_iter().flatten().find(|row| {
+            row["version"] == sample.version && row["kind"].as_str().is_none_or(|kind| kind != "rollback")
+        });
+        deployments.push(Outcome {
+            version: sample.version.to_owned(),
+            environment: env.to_owned(),
+            status: newest.and_then(|row| row["status"].as_str()).unwrap_or("not deployed").to_owned(),
+            reason: newest.and_then(|row| row["reason"].as_str()).map(str::to_owned),
+            rules: Vec::new(),
+            id: newest.map(|row| row["id"].to_string()),
+            seconds: newest.and_then(took).unwrap_or_else(|| started.elapsed().as_secs_f64()),
+        });
+    }
+    Ok(())
+}
+
+/// How long a deployment took, from its record's `created` and `finished`.
+fn took(row: &Value) -> Option<f64> {
+    let time = |key: &str| row[key].as_str()?.parse::<jiff::Timestamp>().ok();
+    Some(time("finished")?.duration_since(time("created")?).as_secs_f64())
 }
 
 /// Starts a deployment of `version` to `env` and follows it to its end, showing its current

@@ -251,6 +251,46 @@ analysis = {{ error_rate_max = 0.05, on_inconclusive = "promote" }}
         Ok(())
     }
 
+    /// Commits the sample's `sample.version` to the demo's git repository (`project/`) and
+    /// takes it through `shipgate pipeline run`, whose stage list goes to standard error when
+    /// `show`, else to `pipeline.log`. Whether every stage succeeded.
+    pub fn pipeline(&self, sample: &Sample, message: &str, show: bool) -> anyhow::Result<bool> {
+        let project = self.path("project");
+        if !project.join(".git").exists() {
+            std::fs::create_dir_all(&project)?;
+            git(&project, &["init", "-q"])?;
+            std::fs::write(project.join(".gitignore"), "app/\n.shipgate/\n")?;
+            std::fs::write(project.join("test.sh"), TEST_SCRIPT)?;
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(project.join("test.sh"), std::fs::Permissions::from_mode(0o755))?;
+        }
+        let pipeline = format!(
+            "\n[pipeline]\nbuild = [\"mkdir -p app && cp '{}' app/shipgate-sample\"]\ntest = [\"./test.sh\"]\n",
+            self.sample.display()
+        );
+        std::fs::write(project.join("shipgate.toml"), self.spec(sample) + &pipeline)?;
+        git(&project, &["add", "-A"])?;
+        git(&project, &["-c", "user.name=shipgate demo", "-c", "user.email=demo@localhost", "commit", "-q", "-m", message])?;
+        let stderr = if show { Stdio::inherit() } else { Stdio::from(self.log("pipeline.log")?) };
+        let status = Command::new(&self.exe)
+            .args(["pipeline", "run", "--version", sample.version, "--approval-timeout", "1m", "--file"])
+            .arg(project.join("shipgate.toml"))
+            .arg("--sign")
+            .arg(self.path("signing.key"))
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .env(env_vars::SHIPGATE_SERVER, format!("http://{}", self.api))
+            .env(env_vars::SHIPGATE_TOKEN, &self.token)
+            .env_remove(env_vars::SHIPGATE_KEY_PASSWORD)
+            .env_remove(env_vars::SHIPGATE_FILE)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .status()
+            .context("cannot run `shipgate pipeline run`")?;
+        Ok(status.success())
+    }
+
     /// One API call; the status and the JSON answer (whatever the status).
     pub fn call(&self, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<(u16, Value)> {
         let url = format!("http://{}{path}", self.api);
@@ -294,6 +334,36 @@ impl Drop for Stack {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The demo project's test suite: the built service starts and its health check answers 200
+/// (bash for `/dev/tcp`, so no HTTP client needs to be installed).
+const TEST_SCRIPT: &str = r#"#!/usr/bin/env bash
+# The built service starts and answers its health check with 200.
+port=$(( 20000 + RANDOM % 20000 ))
+PORT=$port ./app/shipgate-sample & pid=$!
+trap 'kill $pid 2>/dev/null' EXIT
+for _ in $(seq 100); do
+  if status=$( { exec 3<>"/dev/tcp/127.0.0.1/$port" && printf 'GET /healthz HTTP/1.0\r\n\r\n' >&3 && head -n 1 <&3; } 2>/dev/null ); then
+    case "$status" in *" 200 "*) echo "ok: /healthz answers: $status"; exit 0 ;; esac
+    echo "FAILED: /healthz answers: $status"; exit 1
+  fi
+  sleep 0.1
+done
+echo "FAILED: the service never listened on port $port"; exit 1
+"#;
+
+fn git(dir: &Path, args: &[&str]) -> anyhow::Result<()> {
+    let output = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .context("cannot run git, which the demo's pipeline needs (it releases commits)")?;
+    if !output.status.success() {
+        bail!("`git {}` failed: {}", args.join(" "), String::from_utf8_lossy(&output.stderr).trim());
+    }
+    Ok(())
 }
 
 /// SIGTERM, up to 15 s to exit, then SIGKILL.

@@ -653,7 +653,7 @@ fn production(cx: &mut Context, state: &mut RunState, progress: Progress) -> Res
     let ended = wait(cx, &id, Until::End, progress)?;
     succeeded(cx, &ended)?;
     let checklist: Value = cx.client.get(&format!("/deployments/{}/checklist", segment(&id)), &[]).unwrap_or_default();
-    let summary = checklist["summary"].as_str().map(|summary| format!("; checklist: {summary}")).unwrap_or_default();
+    let summary = checklist["summary"].as_str().map(|summary| format!("; {summary}")).unwrap_or_default();
     Ok(Done {
         summary: format!("{} runs in `{}` (deployment {id}){summary}", cx.version, ended.environment),
         output: json!({"deployment": id, "checklist": checklist["items"]}),
