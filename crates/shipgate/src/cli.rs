@@ -303,7 +303,8 @@ pub enum Command {
     /// then v3, which answers 8% of requests with errors, slowly: analysis catches it and rolls
     /// it back while a built-in load generator shows that users on the stable version saw no
     /// failed request. Then a deployment refused by a freeze window (SG0703) and one refused for
-    /// an unsigned release (SG0701), and the audit ledger verified. Ends with a summary table (`--format json`: the summary as JSON;
+    /// an unsigned release (SG0701), v2's post-deployment checklist with what the team's chat
+    /// heard from the `[notify]` webhook (a receiver inside the demo), and the ledger verified. Ends with a summary table (`--format json`: the summary as JSON;
     /// also in `summary.json`), and leaves the server running until Ctrl-C unless `--exit`.
     /// Exit 0 when every outcome was the intended one, 1 otherwise.
     Demo(crate::commands::demo::DemoArgs),

@@ -1,5 +1,6 @@
 //! `shipgate demo --exit` runs to completion, and its outcomes are checked where they are
-//! recorded (the audit ledger in the data directory it keeps), not in what it prints.
+//! recorded (the audit ledger in the data directory it keeps, and for the chat, what its
+//! webhook receiver kept), not in what it prints.
 
 #![allow(clippy::unwrap_used)]
 
@@ -74,6 +75,33 @@ fn the_demo_runs_to_completion_and_its_outcomes_are_in_the_ledger() {
             "{version} refused by {rule}: {refused:#?}"
         );
     }
+
+    // v1 and v2 came through `shipgate pipeline run`: built from a commit of the demo's git
+    // repository, with the test stage's evidence.
+    for version in ["v1", "v2"] {
+        let created = ledger.iter().find(|entry| entry["action"] == "release.created" && entry["subject"] == format!("web@{version}"));
+        let details = &created.unwrap()["details"];
+        let commit = details["source_commit"].as_str().unwrap();
+        assert!(commit.len() == 40 && commit.bytes().all(|b| b.is_ascii_hexdigit()), "{details:#}");
+        assert_eq!(details["tests"]["command"], serde_json::json!(["./test.sh"]), "{details:#}");
+    }
+    // v2's post-deployment checklist in production passed every item, the rollback rehearsal
+    // in staging and the change log entry included.
+    let v2_in_production: Vec<&Value> = entries(&ledger, "deployment.finished", "production", "v2")
+        .into_iter()
+        .filter(|entry| entry["details"]["status"] == "succeeded")
+        .collect();
+    let subject = &v2_in_production[0]["subject"];
+    let checklist = ledger
+        .iter()
+        .find(|entry| entry["action"] == "deployment.checklist" && entry["subject"] == *subject)
+        .unwrap_or_else(|| panic!("no checklist for {subject}"));
+    let items = checklist["details"]["data"]["checklist"].as_array().unwrap();
+    assert_eq!(items.len(), 8, "{checklist:#}");
+    assert!(items.iter().all(|item| item["status"] == "pass"), "{checklist:#}");
+    assert_eq!(summary["checklist"]["findings"], serde_json::json!([]), "{summary:#}");
+    let heard = summary["notifications"].as_array().unwrap();
+    assert!(heard.iter().any(|message| message.as_str().unwrap().contains("v3 was rolled back in production")), "{heard:#?}");
 
     let (code, verified, stderr) = shipgate(&["audit", "verify", "--format", "json", "--data-dir"], &kept.join("data"));
     assert_eq!(code, 0, "{stderr}");

@@ -5,6 +5,7 @@
 //! refusals (a freeze, an unsigned release), verifies the audit ledger and prints a summary.
 //! Every outcome shown comes from the server's API, and the same outcomes go to `summary.json`.
 
+mod hooks;
 mod load;
 mod stack;
 
@@ -70,6 +71,10 @@ struct Summary {
     deployments: Vec<Outcome>,
     requests: Requests,
     ledger: Value,
+    /// The post-deployment checklist of v2's deployment to production.
+    checklist: Value,
+    /// What the team's chat (the `[notify]` webhook) received.
+    notifications: Vec<String>,
     seconds: f64,
     /// Whether everything ended as the demo means it to.
     as_expected: bool,
@@ -244,7 +249,20 @@ fn story(stack: &Stack, args: &DemoArgs, out: &Output) -> Result<Summary, Failur
     deployments.push(deploy(stack, &stage, "staging", "v5", None)?);
     deployments.push(deploy(stack, &stage, "production", "v5", None)?);
 
-    stage.title("6/6 The audit ledger");
+    stage.title("6/6 v2's post-deployment checklist, the team's chat, and the audit ledger");
+    let checklist = v2_checklist(stack, &deployments).map_err(internal)?;
+    for item in checklist["items"].as_array().into_iter().flatten() {
+        let mark = if item["status"] == "pass" { "ok  " } else { "FAIL" };
+        let evidence: String = item["evidence"].as_str().unwrap_or_default().chars().take(90).collect();
+        stage.line(&format!("{mark} {}: {evidence}", item["item"].as_str().unwrap_or_default()));
+    }
+    let notifications = stack.hooks.heard();
+    stage.line(&format!("the chat got {} messages from the webhook; the last ones about production:", notifications.len()));
+    let production: Vec<&String> = notifications.iter().filter(|message| message.contains("production")).collect();
+    for message in production.iter().rev().take(4).rev() {
+        let message: String = message.chars().take(140).collect();
+        stage.line(&format!("  {message}"));
+    }
     let ledger = stack.verify_ledger().map_err(internal)?;
     stage.line(&match ledger["entries"].as_u64() {
         Some(entries) if ledger["ok"] == true => format!("ok: {entries} entries, every hash chained and checked"),
@@ -258,12 +276,21 @@ fn story(stack: &Stack, args: &DemoArgs, out: &Output) -> Result<Summary, Failur
         by_version: counts,
     };
     surprises.extend(self::surprises(&deployments, &requests, &ledger));
+    let failed_items = checklist["findings"].as_array().map_or(0, Vec::len);
+    if failed_items > 0 || checklist["items"].as_array().is_none_or(Vec::is_empty) {
+        surprises.push(format!("v2's checklist in production has {failed_items} failed item(s)"));
+    }
+    if notifications.is_empty() {
+        surprises.push("the chat heard nothing from the `[notify]` webhook".to_owned());
+    }
     Ok(Summary {
         dir: stack.dir.clone(),
         server: format!("http://{}", stack.api),
         deployments,
         requests,
         ledger,
+        checklist,
+        notifications,
         seconds: stage.started.elapsed().as_secs_f64(),
         as_expected: surprises.is_empty(),
         surprises,
@@ -302,6 +329,13 @@ fn pipeline(
         });
     }
     Ok(())
+}
+
+/// The checklist of v2's deployment to production (`null` when there was none).
+fn v2_checklist(stack: &Stack, deployments: &[Outcome]) -> anyhow::Result<Value> {
+    let id = deployments.iter().find(|outcome| outcome.version == "v2" && outcome.environment == "production");
+    let Some(id) = id.and_then(|outcome| outcome.id.as_deref()) else { return Ok(Value::Null) };
+    Ok(stack.call("GET", &format!("/api/v1/deployments/{id}/checklist"), None)?.1)
 }
 
 /// How long a deployment took, from its record's `created` and `finished`.

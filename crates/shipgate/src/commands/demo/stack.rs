@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow, bail};
 use serde_json::{Value, json};
 
+use super::hooks::Hooks;
 use crate::env_vars;
 
 /// What a release of the demo's sample service does.
@@ -35,6 +36,8 @@ pub struct Stack {
     pub token: String,
     public_key: String,
     http: ureq::Agent,
+    /// The team's chat: `[notify]` sends here.
+    pub hooks: Hooks,
 }
 
 /// A free port on 127.0.0.1 (bound, then released).
@@ -75,6 +78,7 @@ impl Stack {
             token: String::new(),
             public_key: String::new(),
             http,
+            hooks: Hooks::start()?,
         };
         stack.start_agent()?;
         stack.make_key()?;
@@ -197,6 +201,10 @@ interval = "100ms"
 healthy = 1
 unhealthy = 2
 startup = "3s"
+
+[[notify.webhook]]
+url = "{hooks}"
+format = "slack"
 {extra}
 [environments.staging]
 listen = "{staging}"
@@ -208,12 +216,13 @@ requires = ["staging"]
 replicas = 2
 strategy = {{ canary = [ {{ weight = 20, hold = "4s" }}, {{ weight = 50, hold = "4s" }} ] }}
 smoke = [{{ http = "/healthz" }}]
-analysis = {{ error_rate_max = 0.05, on_inconclusive = "promote" }}
+analysis = {{ error_rate_max = 0.05, p99_max = "500ms", on_inconclusive = "promote" }}
 "#,
             key = self.public_key,
             version = sample.version,
             env = sample.env,
             extra = sample.extra,
+            hooks = self.hooks.url,
             staging = self.staging,
             production = self.production,
         )
