@@ -79,7 +79,9 @@ fn the_demo_runs_to_completion_and_its_outcomes_are_in_the_ledger() {
     // v1 and v2 came through `shipgate pipeline run`: built from a commit of the demo's git
     // repository, with the test stage's evidence.
     for version in ["v1", "v2"] {
-        let created = ledger.iter().find(|entry| entry["action"] == "release.created" && entry["subject"] == format!("web@{version}"));
+        let created = ledger
+            .iter()
+            .find(|entry| entry["action"] == "release.created" && entry["subject"] == format!("web@{version}"));
         let details = &created.unwrap()["details"];
         let commit = details["source_commit"].as_str().unwrap();
         assert!(commit.len() == 40 && commit.bytes().all(|b| b.is_ascii_hexdigit()), "{details:#}");
@@ -101,7 +103,10 @@ fn the_demo_runs_to_completion_and_its_outcomes_are_in_the_ledger() {
     assert!(items.iter().all(|item| item["status"] == "pass"), "{checklist:#}");
     assert_eq!(summary["checklist"]["findings"], serde_json::json!([]), "{summary:#}");
     let heard = summary["notifications"].as_array().unwrap();
-    assert!(heard.iter().any(|message| message.as_str().unwrap().contains("v3 was rolled back in production")), "{heard:#?}");
+    assert!(
+        heard.iter().any(|message| message.as_str().unwrap().contains("v3 was rolled back in production")),
+        "{heard:#?}"
+    );
 
     let (code, verified, stderr) = shipgate(&["audit", "verify", "--format", "json", "--data-dir"], &kept.join("data"));
     assert_eq!(code, 0, "{stderr}");

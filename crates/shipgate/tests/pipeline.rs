@@ -227,7 +227,10 @@ fn each_failing_stage_stops_the_pipeline_and_resume_waits_for_the_approval() {
     stops_at(&project, &cluster, &[], "security scan", "audit RUSTSEC-2026-0001 at Cargo.lock:7: vulnerable crate");
 
     // stage: staging's smoke check fails, so staging's deployment does not succeed.
-    project.write("scan.sarif", r#"{"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "audit"}}, "results": []}]}"#);
+    project.write(
+        "scan.sarif",
+        r#"{"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "audit"}}, "results": []}]}"#,
+    );
     project.spec(&cluster, "smoke = [{ http = \"/missing\" }]", approvals, "scan = [\"cat scan.sarif\"]");
     project.commit("feat: smoke test");
     stops_at(&project, &cluster, &[], "stage", "to `staging`");
@@ -251,14 +254,21 @@ fn each_failing_stage_stops_the_pipeline_and_resume_waits_for_the_approval() {
     // An approver approves; the resumed run skips the five stages that succeeded, waits for
     // no one, and follows the same deployment to production.
     let approver = cluster.token("alice", "approver");
-    let (status, body) =
-        cluster.call_as(&approver, "POST", &format!("/api/v1/deployments/{deployment}/approve"), Some(serde_json::json!({"comment": "looks good"})));
+    let (status, body) = cluster.call_as(
+        &approver,
+        "POST",
+        &format!("/api/v1/deployments/{deployment}/approve"),
+        Some(serde_json::json!({"comment": "looks good"})),
+    );
     assert_eq!(status, 200, "{body}");
     let (code, stdout, stderr) = project.run(&cluster, &["--resume", "--format", "json"]);
     assert_eq!(code, 0, "{stderr}\n{stdout}");
     let events: Vec<Value> = stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
-    let skipped: Vec<&str> =
-        events.iter().filter(|event| event["event"] == "stage_skipped").map(|event| event["stage"].as_str().unwrap()).collect();
+    let skipped: Vec<&str> = events
+        .iter()
+        .filter(|event| event["event"] == "stage_skipped")
+        .map(|event| event["stage"].as_str().unwrap())
+        .collect();
     assert_eq!(skipped, ["source", "build", "test", "scan", "stage"]);
     assert_eq!(active(&cluster, "production"), version_of(&commit));
     let (_, history) = cluster.call("GET", "/api/v1/environments/production/deployments", None);

@@ -257,7 +257,10 @@ fn story(stack: &Stack, args: &DemoArgs, out: &Output) -> Result<Summary, Failur
         stage.line(&format!("{mark} {}: {evidence}", item["item"].as_str().unwrap_or_default()));
     }
     let notifications = stack.hooks.heard();
-    stage.line(&format!("the chat got {} messages from the webhook; the last ones about production:", notifications.len()));
+    stage.line(&format!(
+        "the chat got {} messages from the webhook; the last ones about production:",
+        notifications.len()
+    ));
     let production: Vec<&String> = notifications.iter().filter(|message| message.contains("production")).collect();
     for message in production.iter().rev().take(4).rev() {
         let message: String = message.chars().take(140).collect();
@@ -315,9 +318,10 @@ fn pipeline(
     for env in ["staging", "production"] {
         let (_, history) =
             stack.call("GET", &format!("/api/v1/environments/{env}/deployments"), None).map_err(Failure::internal)?;
-        let newest = history.as_array().into_iter().flatten().find(|row| {
-            row["version"] == sample.version && row["kind"].as_str().is_none_or(|kind| kind != "rollback")
-        });
+        let newest =
+            history.as_array().into_iter().flatten().find(|row| {
+                row["version"] == sample.version && row["kind"].as_str().is_none_or(|kind| kind != "rollback")
+            });
         deployments.push(Outcome {
             version: sample.version.to_owned(),
             environment: env.to_owned(),

@@ -279,7 +279,10 @@ analysis = {{ error_rate_max = 0.05, p99_max = "500ms", on_inconclusive = "promo
         );
         std::fs::write(project.join("shipgate.toml"), self.spec(sample) + &pipeline)?;
         git(&project, &["add", "-A"])?;
-        git(&project, &["-c", "user.name=shipgate demo", "-c", "user.email=demo@localhost", "commit", "-q", "-m", message])?;
+        git(
+            &project,
+            &["-c", "user.name=shipgate demo", "-c", "user.email=demo@localhost", "commit", "-q", "-m", message],
+        )?;
         let stderr = if show { Stdio::inherit() } else { Stdio::from(self.log("pipeline.log")?) };
         let status = Command::new(&self.exe)
             .args(["pipeline", "run", "--version", sample.version, "--approval-timeout", "1m", "--file"])

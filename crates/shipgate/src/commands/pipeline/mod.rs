@@ -119,9 +119,10 @@ fn run_pipeline(args: &RunArgs, out: &Output) -> Result<ExitStatus, Failure> {
     let target = cx.route.as_ref().map_or_else(|| args.to.clone().unwrap_or_default(), |route| route.target.clone());
     let mut state = RunState::start(previous, args.resume && !args.allow_dirty, &cx.commit, &cx.version, &target);
     let mut reporter = Reporter::new(out, args.format, std::io::stderr().is_terminal());
-    let path: Vec<String> = cx.route.as_ref().map_or_else(Vec::new, |route| {
-        route.before.iter().chain(std::iter::once(&route.target)).cloned().collect()
-    });
+    let path: Vec<String> = cx
+        .route
+        .as_ref()
+        .map_or_else(Vec::new, |route| route.before.iter().chain(std::iter::once(&route.target)).cloned().collect());
     reporter.begin(&cx.commit, &cx.version, &path, &cx.log.path);
     let started = Instant::now();
     for stage in StageId::ALL {
@@ -165,7 +166,8 @@ fn run_pipeline(args: &RunArgs, out: &Output) -> Result<ExitStatus, Failure> {
 /// Everything known before the first stage: the commit, the version, the run's log and,
 /// when shipgate.toml is valid, the environments to go through.
 fn context(args: &RunArgs) -> Result<Context<'_>, Failure> {
-    let exe = std::env::current_exe().map_err(|error| Failure::internal(anyhow!(error).context("cannot find shipgate")))?;
+    let exe =
+        std::env::current_exe().map_err(|error| Failure::internal(anyhow!(error).context("cannot find shipgate")))?;
     let file = std::path::absolute(&args.file)
         .map_err(|error| Failure::usage(anyhow!("`{}`: {error}", args.file.display())))?;
     let folder = file.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
@@ -191,20 +193,8 @@ fn context(args: &RunArgs) -> Result<Context<'_>, Failure> {
     let log_path = folder.join(".shipgate").join("pipeline").join("logs").join(format!("{run}.log"));
     let log = Log::create(log_path.clone())
         .map_err(|error| Failure::usage(anyhow!("cannot create the log `{}`: {error}", log_path.display())))?;
-    let mut cx = Context {
-        args,
-        exe,
-        file,
-        folder,
-        spec: None,
-        route: None,
-        commit,
-        version,
-        client,
-        log,
-        run,
-        state_path,
-    };
+    let mut cx =
+        Context { args, exe, file, folder, spec: None, route: None, commit, version, client, log, run, state_path };
     // An invalid shipgate.toml is the source stage's to report, with every problem.
     if super::validate::load_spec(&cx.file).is_ok() {
         load_spec(&mut cx)?;
@@ -246,7 +236,10 @@ fn label(stage: StageId, route: Option<&self::route::Route>) -> String {
 
 fn save(state: &RunState, path: &Path, out: &Output) {
     if let Err(error) = state.save(path) {
-        out.message(&format!("warning: cannot record the run in `{}`: {error}; `--resume` will redo it\n", path.display()));
+        out.message(&format!(
+            "warning: cannot record the run in `{}`: {error}; `--resume` will redo it\n",
+            path.display()
+        ));
     }
 }
 

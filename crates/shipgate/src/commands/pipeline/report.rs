@@ -161,7 +161,15 @@ impl<'a> Reporter<'a> {
         }
     }
 
-    pub fn finished(&self, stage: StageId, label: &str, succeeded: bool, seconds: f64, summary: &str, report: &[String]) {
+    pub fn finished(
+        &self,
+        stage: StageId,
+        label: &str,
+        succeeded: bool,
+        seconds: f64,
+        summary: &str,
+        report: &[String],
+    ) {
         match self.format {
             Format::Json => self.event(json!({"event": "stage_finished", "stage": stage.key(),
                 "status": if succeeded { "succeeded" } else { "failed" }, "seconds": seconds,

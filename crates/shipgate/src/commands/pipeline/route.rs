@@ -19,7 +19,10 @@ pub struct Route {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RouteError {
     NoEnvironments,
-    Unknown { name: String, known: Vec<String> },
+    Unknown {
+        name: String,
+        known: Vec<String>,
+    },
     /// Several environments are required by none; `--to` must choose.
     Ambiguous(Vec<String>),
     /// `requires` names an environment that is not declared, or goes round in a circle.
@@ -130,7 +133,8 @@ mod tests {
             "[environments.test]\nlisten = \"127.0.0.1:1\"\n[environments.live]\nlisten = \"127.0.0.1:2\"\nrequires = [\"test\"]\n",
         );
         assert_eq!(route(&envs, None).unwrap().target, "live");
-        let envs = environments("[environments.a]\nlisten = \"127.0.0.1:1\"\n[environments.b]\nlisten = \"127.0.0.1:2\"\n");
+        let envs =
+            environments("[environments.a]\nlisten = \"127.0.0.1:1\"\n[environments.b]\nlisten = \"127.0.0.1:2\"\n");
         assert_eq!(route(&envs, None), Err(RouteError::Ambiguous(vec!["a".into(), "b".into()])));
         assert!(matches!(route(&envs, Some("c")), Err(RouteError::Unknown { .. })));
     }

@@ -162,12 +162,17 @@ fn build(cx: &mut Context, progress: Progress) -> Result<Done, Stopped> {
     };
     progress("digesting the artifact");
     let digest = shipgate_artifact::digest(&artifact).map_err(|error| {
-        Stopped::new(format!("the artifact `{}` is not there after the build: {error}", artifact.display()))
-            .report(vec![format!("`[artifact] path` names it; `[pipeline] build` should make it ({} command(s) ran)", commands.len())])
+        Stopped::new(format!("the artifact `{}` is not there after the build: {error}", artifact.display())).report(
+            vec![format!(
+                "`[artifact] path` names it; `[pipeline] build` should make it ({} command(s) ran)",
+                commands.len()
+            )],
+        )
     })?;
     // The key is checked now (readable, trusted) so that a bad one stops the build, not the release.
-    let key = crate::commands::release::signing_key(cx.args.sign.as_deref(), cx.args.password_file.as_deref(), cx.spec())
-        .map_err(|failure| Stopped::from_failure("the signing key cannot sign this release", failure))?;
+    let key =
+        crate::commands::release::signing_key(cx.args.sign.as_deref(), cx.args.password_file.as_deref(), cx.spec())
+            .map_err(|failure| Stopped::from_failure("the signing key cannot sign this release", failure))?;
     let signed = match &key {
         Some(key) => format!("to be signed by {}", key.key_id()),
         None => "not signed: production refuses unsigned releases (pass `--sign KEY`)".to_owned(),
@@ -209,11 +214,9 @@ fn test(cx: &mut Context, progress: Progress) -> Result<Done, Stopped> {
     let junit = junit_summary(&reports)?;
     let output = json!({"exit_code": exit_code, "junit": reports});
     match failed {
-        Some(command) => Err(Stopped {
-            summary: format!("`{command}` exited with {exit_code}{junit}"),
-            report: Vec::new(),
-            output,
-        }),
+        Some(command) => {
+            Err(Stopped { summary: format!("`{command}` exited with {exit_code}{junit}"), report: Vec::new(), output })
+        }
         None => Ok(Done { summary: format!("{} command(s) passed{junit}", commands.len()), output }),
     }
 }
@@ -282,7 +285,12 @@ fn scan(cx: &mut Context, state: &RunState, progress: Progress) -> Result<Done, 
 }
 
 /// Runs a declared scanner with its standard output kept as a SARIF file beside the log.
-fn run_scanner(cx: &mut Context, index: usize, command: &str, progress: Progress) -> Result<Vec<sarif::Finding>, Stopped> {
+fn run_scanner(
+    cx: &mut Context,
+    index: usize,
+    command: &str,
+    progress: Progress,
+) -> Result<Vec<sarif::Finding>, Stopped> {
     let sarif_path = cx.log.path.with_extension(format!("scan-{}.sarif", index + 1));
     let file = std::fs::File::create(&sarif_path)
         .map_err(|error| Stopped::new(format!("cannot create `{}`: {error}", sarif_path.display())))?;
@@ -383,12 +391,15 @@ fn changelog_entry(cx: &mut Context) -> Option<PathBuf> {
 
 /// `shipgate release create` with what the earlier stages found, then a check that the
 /// release holds the artifact the build stage digested.
-fn create_release(cx: &mut Context, state: &RunState, changelog: Option<&Path>, progress: Progress) -> Result<(), Stopped> {
+fn create_release(
+    cx: &mut Context,
+    state: &RunState,
+    changelog: Option<&Path>,
+    progress: Progress,
+) -> Result<(), Stopped> {
     let artifact = artifact_of(state)?;
-    let mut create: Vec<std::ffi::OsString> = ["release", "create", "--version", &cx.version, "--commit", &cx.commit]
-        .into_iter()
-        .map(Into::into)
-        .collect();
+    let mut create: Vec<std::ffi::OsString> =
+        ["release", "create", "--version", &cx.version, "--commit", &cx.commit].into_iter().map(Into::into).collect();
     create.extend(cx.file_arg());
     create.extend(["--artifact".into(), artifact.into()]);
     let tests = state.output(StageId::Test);
@@ -481,9 +492,14 @@ fn unsuccessful(cx: &mut Context, deployment: &Deployment) -> Stopped {
         .steps
         .iter()
         .filter(|step| step.state == "failed")
-        .map(|step| format!("step {} `{}` failed: {}", step.index, step.description, step.detail.as_deref().unwrap_or("-")))
+        .map(|step| {
+            format!("step {} `{}` failed: {}", step.index, step.description, step.detail.as_deref().unwrap_or("-"))
+        })
         .collect();
-    report.push(format!("`shipgate checklist {}` and `shipgate history {}` show more", deployment.id, deployment.environment));
+    report.push(format!(
+        "`shipgate checklist {}` and `shipgate history {}` show more",
+        deployment.id, deployment.environment
+    ));
     cx.log.line(&format!("# deployment {} {}{reason}", deployment.id, deployment.status));
     Stopped {
         summary: format!(
@@ -566,10 +582,10 @@ fn rehearse_rollback(cx: &mut Context, env: &str, deployed: &Deployment, progres
     };
     progress(&format!("{env}: rollback rehearsal, back to {previous}"));
     let body = json!({"reason": format!("pipeline: rollback rehearsal of {}", cx.version)});
-    let rollback: Rollback = cx
-        .client
-        .post(&format!("/environments/{}/rollback", segment(env)), &body, false)
-        .map_err(|error| Stopped::from_failure(&format!("the rollback rehearsal in `{env}` was refused"), error.into()))?;
+    let rollback: Rollback =
+        cx.client.post(&format!("/environments/{}/rollback", segment(env)), &body, false).map_err(|error| {
+            Stopped::from_failure(&format!("the rollback rehearsal in `{env}` was refused"), error.into())
+        })?;
     if let Some(deployment) = &rollback.deployment {
         let ended = wait(cx, &deployment.id, Until::End, progress)?;
         succeeded(cx, &ended).map_err(|stopped| Stopped {
@@ -625,7 +641,11 @@ fn approve(cx: &mut Context, state: &mut RunState, progress: Progress) -> Result
         }),
         _ if now.is_final() && now.status != "succeeded" => Err(unsuccessful(cx, &now)),
         _ if needed => Ok(Done {
-            summary: format!("deployment {} approved after {:.0}s; windows open", now.id, started.elapsed().as_secs_f64()),
+            summary: format!(
+                "deployment {} approved after {:.0}s; windows open",
+                now.id,
+                started.elapsed().as_secs_f64()
+            ),
             output,
         }),
         _ => Ok(Done { summary: format!("no approval required for `{target}`; windows open"), output }),

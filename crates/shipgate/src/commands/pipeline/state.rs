@@ -95,7 +95,12 @@ pub struct RunState {
 
 impl RunState {
     pub fn new(commit: &str, version: &str, target: &str) -> RunState {
-        RunState { commit: commit.to_owned(), version: version.to_owned(), target: target.to_owned(), stages: Vec::new() }
+        RunState {
+            commit: commit.to_owned(),
+            version: version.to_owned(),
+            target: target.to_owned(),
+            stages: Vec::new(),
+        }
     }
 
     /// The state a run starts from: a fresh one, or with `resume` what was recorded for the
