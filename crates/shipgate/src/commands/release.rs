@@ -68,6 +68,17 @@ pub struct CreateArgs {
     /// Record no test evidence (production's gates will refuse the release).
     #[arg(long)]
     pub no_tests: bool,
+    #[command(flatten)]
+    pub signing: SignArgs,
+    /// The release's change log entry (Markdown, e.g. from `shipgate changelog`), kept with
+    /// it; the post-deployment checklist looks for it. `shipgate pipeline run` writes one.
+    #[arg(long, value_name = "FILE")]
+    pub changelog: Option<PathBuf>,
+}
+
+/// How a release is signed; shared by `release create` and `pipeline run`.
+#[derive(Debug, Args)]
+pub struct SignArgs {
     /// Sign the artifact's digest with this secret key (`shipgate keys generate`, or a
     /// minisign key). Its public key must be in `[artifact] trusted_keys`. Production refuses
     /// unsigned releases.
@@ -76,10 +87,6 @@ pub struct CreateArgs {
     /// A file whose first line is the signing key's password (else SHIPGATE_KEY_PASSWORD).
     #[arg(long, value_name = "FILE", requires = "sign")]
     pub password_file: Option<PathBuf>,
-    /// The release's change log entry (Markdown, e.g. from `shipgate changelog`), kept with
-    /// it; the post-deployment checklist looks for it. `shipgate pipeline run` writes one.
-    #[arg(long, value_name = "FILE")]
-    pub changelog: Option<PathBuf>,
 }
 
 pub fn run(args: ReleaseArgs, out: &Output) -> Result<ExitStatus, Failure> {
@@ -155,12 +162,11 @@ fn changelog_entry(args: &CreateArgs) -> Result<Option<String>, Failure> {
 /// The secret key `--sign` names, read before anything is stored, checked against
 /// `[artifact] trusted_keys` so that a release nobody would accept is never created.
 pub(crate) fn signing_key(
-    sign: Option<&Path>,
-    password_file: Option<&Path>,
+    args: &SignArgs,
     spec: &shipgate_spec::Spec,
 ) -> Result<Option<shipgate_sign::SecretKey>, Failure> {
-    let Some(path) = sign else { return Ok(None) };
-    let password = super::keys::password(password_file)?;
+    let Some(path) = &args.sign else { return Ok(None) };
+    let password = super::keys::password(args.password_file.as_deref())?;
     let key = shipgate_sign::read_secret_key_file(path, password.as_deref().map(String::as_str))
         .map_err(super::keys::sign_failure)?;
     let public = key.public_key();
@@ -376,7 +382,7 @@ fn create(store_args: &StoreArgs, args: &CreateArgs, out: &Output) -> Result<Exi
                 .hint("pass `--artifact PATH` with a file, directory or .tar.gz"));
         }
     };
-    let signing_key = signing_key(args.sign.as_deref(), args.password_file.as_deref(), &spec)?;
+    let signing_key = signing_key(&args.signing, &spec)?;
     let changelog = changelog_entry(args)?;
     let evidence = test_evidence(args, &spec, &folder, out)?;
     let artifacts_root = data_dir(store_args)?.join("artifacts");

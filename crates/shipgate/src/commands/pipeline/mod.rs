@@ -79,12 +79,8 @@ pub struct RunArgs {
     pub version: Option<String>,
     #[arg(long, short = 'f', env = env_vars::SHIPGATE_FILE, default_value = shipgate_spec::FILE_NAME)]
     pub file: PathBuf,
-    /// Sign the release with this secret key (see `release create --sign`).
-    #[arg(long, value_name = "KEY_FILE", env = env_vars::SHIPGATE_SIGNING_KEY)]
-    pub sign: Option<PathBuf>,
-    /// A file whose first line is the signing key's password (else SHIPGATE_KEY_PASSWORD).
-    #[arg(long, value_name = "FILE", requires = "sign")]
-    pub password_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub signing: super::release::SignArgs,
     /// Rehearse the migrations against this database (a copy of production's) before the
     /// release is recorded; production refuses migrations without a rehearsal (SG0501).
     #[arg(long, value_name = "URL")]
@@ -130,6 +126,10 @@ fn run_pipeline(args: &RunArgs, out: &Output) -> Result<ExitStatus, Failure> {
         if let Some(done) = state.succeeded(stage).filter(|_| args.resume) {
             reporter.skipped(stage, &label, &format!("done in run {}: {}", done.run, done.summary));
             continue;
+        }
+        if stage != StageId::Source && cx.spec.is_none() {
+            // The source stage was skipped (resumed) but the file no longer loads.
+            load_spec(&mut cx)?;
         }
         reporter.started(stage, &label);
         cx.log.line(&format!("\n== {label} =="));

@@ -170,9 +170,8 @@ fn build(cx: &mut Context, progress: Progress) -> Result<Done, Stopped> {
         )
     })?;
     // The key is checked now (readable, trusted) so that a bad one stops the build, not the release.
-    let key =
-        crate::commands::release::signing_key(cx.args.sign.as_deref(), cx.args.password_file.as_deref(), cx.spec())
-            .map_err(|failure| Stopped::from_failure("the signing key cannot sign this release", failure))?;
+    let key = crate::commands::release::signing_key(&cx.args.signing, cx.spec())
+        .map_err(|failure| Stopped::from_failure("the signing key cannot sign this release", failure))?;
     let signed = match &key {
         Some(key) => format!("to be signed by {}", key.key_id()),
         None => "not signed: production refuses unsigned releases (pass `--sign KEY`)".to_owned(),
@@ -412,10 +411,10 @@ fn create_release(
         }
         None => create.push("--no-tests".into()),
     }
-    if let Some(key) = &cx.args.sign {
+    if let Some(key) = &cx.args.signing.sign {
         create.extend(["--sign".into(), key.clone().into_os_string()]);
     }
-    if let Some(password) = &cx.args.password_file {
+    if let Some(password) = &cx.args.signing.password_file {
         create.extend(["--password-file".into(), password.clone().into_os_string()]);
     }
     if let Some(path) = changelog {
