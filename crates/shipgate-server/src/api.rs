@@ -130,6 +130,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/deployments/{id}/reject", post(reject))
         .route("/api/v1/tokens", post(create_token).get(list_tokens))
         .route("/api/v1/tokens/{id}", axum::routing::delete(revoke_token))
+        .merge(crate::ledger_api::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .route("/api/v1/health", get(health))
@@ -610,8 +611,9 @@ async fn checklist(State(state): Shared, Path(id): Path<String>) -> ApiResult<Js
         .hint("the checklist is judged when a deployment reaches its end"));
     };
     let data: Value = serde_json::from_str(&event.data).unwrap_or_default();
+    let findings = crate::checklist::findings(&data["checklist"]);
     Ok(Json(json!({"deployment": number, "version": row.version, "environment": row.environment,
-                   "time": event.time, "summary": event.message, "items": data["checklist"]})))
+                   "time": event.time, "summary": event.message, "items": data["checklist"], "findings": findings})))
 }
 
 type VoteBody = Option<Json<crate::approvals::VoteRequest>>;

@@ -17,6 +17,7 @@ pub mod console;
 pub mod executor;
 pub mod flags;
 pub mod gates;
+pub mod ledger_api;
 mod listeners;
 mod logs;
 pub mod notify;

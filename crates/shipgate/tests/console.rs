@@ -5,6 +5,12 @@
 //! and a viewer who sees no action button and whom the API refuses anyway. Screenshots of every
 //! page at 1280×800 and at phone width go to `target/console-screenshots/`.
 //!
+//! A second test covers the ledger and rollbacks: a rollback from the Environments page with a
+//! reason, refused to a viewer (who sees no button); a canary that fails analysis under load,
+//! rolled back automatically while its page shows it without a reload; the Ledger page's filters
+//! and its Verify button; and the checkpoint downloaded with the session, which
+//! `shipgate audit verify --checkpoint` accepts.
+//!
 //! Without Chromium or chromedriver the test skips with a loud message; with
 //! `SHIPGATE_REQUIRE_ALL=1` (CI) it fails instead.
 //!
@@ -23,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use common::cluster::Cluster;
-use common::load::free_port;
+use common::load::{free_port, start_load};
 use serde_json::{Value, json};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -145,7 +151,11 @@ impl Browser {
 
     /// Waits until `css`'s text contains `wanted`.
     fn until_text(&self, css: &str, wanted: &str) {
-        let deadline = Instant::now() + Duration::from_secs(40);
+        self.until_text_within(css, wanted, Duration::from_secs(40));
+    }
+
+    fn until_text_within(&self, css: &str, wanted: &str, within: Duration) {
+        let deadline = Instant::now() + within;
         while !self.text(css).contains(wanted) {
             assert!(Instant::now() < deadline, "`{css}` never showed `{wanted}`:\n{}", self.source());
             std::thread::sleep(Duration::from_millis(100));
@@ -162,6 +172,29 @@ impl Browser {
             std::fs::write(self.shots.join(format!("{name}-{suffix}.png")), bytes).unwrap();
         }
         self.command("POST", "/window/rect", Some(json!({"width": 1280, "height": 800})));
+    }
+
+    /// Every visible input has a label, the skip link appears when focused, and at phone width
+    /// the page is no wider than the screen (wide tables scroll or stack inside it).
+    fn check_accessibility(&self) {
+        let unlabelled = self.script(
+            "return [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]\
+             .filter(e => e.labels.length === 0).map(e => e.outerHTML);",
+        );
+        assert_eq!(unlabelled, json!([]), "inputs without a label");
+        let skip = self.script(
+            "const s = document.querySelector('a.skip'); s.focus(); const r = s.getBoundingClientRect();\
+             return document.activeElement === s && r.left >= 0 && r.width > 0 && s.getAttribute('href') === '#main'\
+             && document.getElementById('main') !== null;",
+        );
+        assert_eq!(skip, json!(true), "the skip link shows when focused:\n{}", self.source());
+        self.script("document.activeElement.blur();");
+        self.command("POST", "/window/rect", Some(json!({"width": 390, "height": 844})));
+        std::thread::sleep(Duration::from_millis(200));
+        let overflow =
+            self.script("return document.documentElement.scrollWidth - document.documentElement.clientWidth;");
+        self.command("POST", "/window/rect", Some(json!({"width": 1280, "height": 800})));
+        assert_eq!(overflow, json!(0), "the page is wider than a phone");
     }
 
     fn sign_in(&self, base: &str, token: &str) {
@@ -242,6 +275,22 @@ fn post_form(addr: SocketAddr, path: &str, cookie: Option<&str>, body: &str) -> 
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).unwrap();
     String::from_utf8_lossy(&raw).get(9..12).and_then(|status| status.parse().ok()).unwrap_or(0)
+}
+
+/// A GET to the console with the session's cookie: status, head (lower-cased) and body.
+fn get_with_cookie(addr: SocketAddr, path: &str, cookie: &str) -> (u16, String, String) {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status = head.get(9..12).and_then(|status| status.parse().ok()).unwrap_or(0);
+    let head = head.to_ascii_lowercase();
+    let body =
+        if head.contains("transfer-encoding: chunked") { common::cluster::dechunk(body) } else { body.to_owned() };
+    (status, head, body)
 }
 
 /// `staging` with a two-step canary and one approval from an approver.
@@ -337,4 +386,220 @@ fn console_sign_in_live_canary_approvals_and_a_viewer() {
     assert_eq!(browser.script("return window.notReloaded === true;"), json!(true), "the page reloaded");
     browser.screenshots("deployment-succeeded");
     assert_eq!(cluster.outcome(id)["status"], "succeeded");
+}
+
+/// A canary that only analysis can end: one step at 50 % held for a minute.
+const BAD_CANARY: &str =
+    "strategy = { canary = [ { weight = 50, hold = \"60s\" } ] }\nanalysis = { error_rate_max = 0.5 }\n";
+
+#[test]
+fn console_ledger_verify_checkpoint_and_rollbacks_manual_and_automated() {
+    if !have_browser("console_ledger_verify_checkpoint_and_rollbacks_manual_and_automated") {
+        return;
+    }
+    let cluster = Cluster::start(None, 0);
+    let viewer = cluster.token("val", "viewer");
+    let base = format!("http://{}", cluster.api);
+    // v1 and v2 replace each other at once; v3 fails 30 % of its requests behind a canary.
+    cluster.release("v1", ", SAMPLE_ERROR_RATE = \"0.01\"", "");
+    cluster.release("v2", ", SAMPLE_ERROR_RATE = \"0.01\"", "");
+    cluster.release("v3", ", SAMPLE_ERROR_RATE = \"0.3\"", BAD_CANARY);
+    assert_eq!(cluster.outcome(cluster.deploy("v1"))["status"], "succeeded");
+    assert_eq!(cluster.outcome(cluster.deploy("v2"))["status"], "succeeded");
+    assert_eq!(cluster.status()["previous"]["version"], "v1", "{:#}", cluster.status());
+
+    let browser = Browser::start();
+    // A viewer sees no Roll back button, and the API refuses them a rollback anyway.
+    browser.sign_in(&base, &viewer);
+    browser.until_text("main", "v2");
+    assert!(browser.find("#rollback-button-staging").is_none(), "a viewer sees no rollback:\n{}", browser.source());
+    let (status, body) = cluster.call_as(
+        &viewer,
+        "POST",
+        "/api/v1/environments/staging/rollback",
+        Some(json!({"reason": "I only watch"})),
+    );
+    assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")), "{body}");
+    assert_eq!(cluster.status()["active"]["version"], "v2");
+    browser.sign_out();
+
+    // The admin rolls back from the Environments page, with a reason, after confirming.
+    browser.sign_in(&base, &cluster.token);
+    assert_eq!(browser.text("#rollback-button-staging"), "Roll back to v1");
+    browser.screenshots("environments-rollback");
+    browser.check_accessibility();
+    // Forged, or without a reason (the form requires one; the server too), nothing happens.
+    let session = browser.command("GET", "/cookie/shipgate_session", None)["value"].as_str().unwrap().to_owned();
+    let cookie = format!("shipgate_session={session}");
+    let csrf = browser.script("return document.querySelector('input[name=csrf]').value;");
+    let csrf = csrf.as_str().unwrap();
+    let rollback_form = "/environments/staging/rollback";
+    assert_eq!(post_form(cluster.api, rollback_form, Some(&cookie), "csrf=forged&reason=x"), 403);
+    assert_eq!(post_form(cluster.api, rollback_form, Some(&cookie), &format!("csrf={csrf}&reason=+")), 303);
+    assert_eq!(cluster.status()["active"]["version"], "v2");
+    browser.type_into("#rollback-reason-staging", "v2 breaks the checkout");
+    browser.click_and_confirm("#rollback-button-staging");
+    browser.until_text("[role=status]", "back staging to v1");
+    browser.until_text("#status", "succeeded");
+    assert_eq!(cluster.status()["active"]["version"], "v1");
+    let rollback = browser.text("h1").trim_start_matches("Deployment ").parse::<u64>().unwrap();
+    let recorded = cluster.call("GET", &format!("/api/v1/deployments/{rollback}"), None).1;
+    assert_eq!(
+        (recorded["kind"].as_str(), recorded["version"].as_str()),
+        (Some("rollback"), Some("v1")),
+        "{recorded:#}"
+    );
+    // The reason is in the ledger's entry of the rollback.
+    let path = format!("/api/v1/ledger?action=deployment.created&subject=deployment/{rollback}");
+    let (status, created) = cluster.call_as(&viewer, "GET", &path, None);
+    assert_eq!(status, 200, "{created}");
+    assert_eq!(created["entries"][0]["details"]["data"]["reason"], "v2 breaks the checkout", "{created:#}");
+
+    // v3 fails analysis under load: its page shows the automated rollback as it happens.
+    let load = start_load(cluster.listen, 2);
+    let bad = cluster.deploy("v3");
+    browser.go(&format!("{base}/deployments/{bad}"));
+    browser.until_text("h1", &format!("Deployment {bad}"));
+    browser.script("window.notReloaded = true;");
+    let first = browser.text("#status");
+    assert!(!first.contains("rolled_back"), "the page should open before the rollback, not after: {first}");
+    browser.until_text_within("#status", "rolled_back", Duration::from_secs(90));
+    assert_eq!(browser.script("return window.notReloaded === true;"), json!(true), "the page reloaded");
+    assert!(browser.text("#live").contains("analysis failed"), "{}", browser.source());
+    browser.screenshots("deployment-rolled-back");
+    browser.check_accessibility();
+    let (ok, failed) = load.finish();
+    let unexpected: Vec<&String> = failed.iter().filter(|failure| failure.as_str() != "status 500").collect();
+    assert!(unexpected.is_empty() && ok > 0, "{unexpected:?}");
+    assert_eq!(cluster.outcome(bad)["status"], "rolled_back");
+
+    // The Ledger page filters with its form, and by subject.
+    browser.click("header nav a[href='/ledger']");
+    browser.until_text("h1", "Audit ledger");
+    browser.type_into("#filter-action", "token.*");
+    browser.click("#filter-button");
+    browser.until_text("#ledger-entries", "token.created");
+    let tokens = browser.text("#ledger-entries");
+    assert!(tokens.contains("token/") && !tokens.contains("deployment."), "{tokens}");
+    browser.go(&format!("{base}/ledger?subject=deployment/{bad}#entries"));
+    browser.screenshots("ledger-filtered");
+    browser.check_accessibility();
+    let entries = browser.text("#ledger-entries");
+    assert!(entries.contains("deployment.created") && entries.contains("deployment.finished"), "{entries}");
+    assert!(!entries.contains(&format!("deployment/{rollback}")), "only the subject asked for:\n{entries}");
+    // Verify: the whole ledger checks out, and the page says so.
+    browser.click("#verify-button");
+    browser.until_text("#verification", "ok");
+    let verdict = browser.text("#verification");
+    let (_, api_verdict) = cluster.call_as(&viewer, "POST", "/api/v1/ledger/verify", None);
+    assert_eq!(api_verdict["ok"], true, "{api_verdict:#}");
+    let size = api_verdict["entries"].as_u64().unwrap();
+    assert!(size > 20 && verdict.contains(&format!("{size} entries verified")), "{verdict} / {api_verdict}");
+    browser.screenshots("ledger");
+
+    // The checkpoint downloads with the session, and the CLI accepts it as kept elsewhere.
+    assert!(browser.source().contains(r#"href="/ledger/checkpoint" id="checkpoint-link" download"#));
+    let (status, head, note) = get_with_cookie(cluster.api, "/ledger/checkpoint", &cookie);
+    assert_eq!(status, 200, "{head}\n{note}");
+    assert!(head.contains("content-disposition: attachment; filename=\"shipgate-checkpoint-"), "{head}");
+    let lines: Vec<&str> = note.lines().collect();
+    assert!(lines[0].starts_with("shipgate/ledger/") && lines[1].parse::<u64>().unwrap() >= size, "{note}");
+    assert!(lines.iter().any(|line| line.starts_with("— ")), "signed: {note}");
+    let file = cluster.path("kept-checkpoint.txt");
+    std::fs::write(&file, &note).unwrap();
+    let verify = std::process::Command::new(env!("CARGO_BIN_EXE_shipgate"))
+        .args(["audit", "verify", "--checkpoint"])
+        .arg(&file)
+        .arg("--data-dir")
+        .arg(cluster.path("data"))
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&verify.stderr);
+    assert!(verify.status.success() && stderr.contains("1 given checkpoint"), "{stderr}");
+    // Signed out, the download is the sign-in page's redirect, not the checkpoint.
+    let (status, _, body) = get_with_cookie(cluster.api, "/ledger/checkpoint", "shipgate_session=forged");
+    assert_eq!(status, 303, "{body}");
+
+    // The API pages through the ledger newest first.
+    let (status, page) = cluster.call_as(&viewer, "GET", "/api/v1/ledger?action=deployment.*&limit=2", None);
+    assert_eq!(status, 200, "{page}");
+    let seqs: Vec<u64> =
+        page["entries"].as_array().unwrap().iter().map(|entry| entry["seq"].as_u64().unwrap()).collect();
+    assert!(seqs.len() == 2 && seqs[0] > seqs[1] && page["next_before"] == seqs[1], "{page:#}");
+    let next = format!("/api/v1/ledger?action=deployment.*&limit=2&before={}", seqs[1]);
+    let older = cluster.call_as(&viewer, "GET", &next, None).1;
+    assert!(older["entries"][0]["seq"].as_u64().unwrap() < seqs[1], "{older:#}");
+    let (status, body) = cluster.call_as(&viewer, "GET", "/api/v1/ledger?limit=0", None);
+    assert_eq!((status, body["code"].as_str()), (400, Some("invalid_request")), "{body}");
+}
+
+/// The ledger API alone, on PostgreSQL (every store call must leave the async threads there):
+/// the store's indexed filter and the walk for a subject agree on order and pages, a token
+/// scoped to another environment sees none of staging's entries, verification passes, and the
+/// checkpoint is signed once and then served as stored while nothing new is recorded.
+#[test]
+fn the_ledger_api_filters_pages_scopes_verifies_and_signs_on_postgresql() {
+    let Some(db) = common::TestDb::create("console_ledger") else { return };
+    let cluster = Cluster::start(Some(db.url()), 0);
+    cluster.release("v1", "", "");
+    let id = cluster.deploy("v1");
+    assert_eq!(cluster.outcome(id)["status"], "succeeded");
+    let viewer = cluster.token("val", "viewer");
+    let (status, body) = cluster.call(
+        "POST",
+        "/api/v1/tokens",
+        Some(json!({"name": "prod-only", "role": "viewer", "environments": ["production"]})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let scoped = body["token"].as_str().unwrap().to_owned();
+    let flags = cluster.token("flagd", "flags");
+    let entries = |token: &str, query: &str| -> Value {
+        let (status, body) = cluster.call_as(token, "GET", &format!("/api/v1/ledger{query}"), None);
+        assert_eq!(status, 200, "{query}: {body}");
+        body
+    };
+    let seqs = |page: &Value| -> Vec<u64> {
+        page["entries"].as_array().unwrap().iter().map(|entry| entry["seq"].as_u64().unwrap()).collect()
+    };
+
+    // By subject (walked), newest first, every entry about that deployment.
+    let subject = entries(&viewer, &format!("?subject=deployment/{id}"));
+    let actions: Vec<&str> =
+        subject["entries"].as_array().unwrap().iter().map(|entry| entry["action"].as_str().unwrap()).collect();
+    assert_eq!(actions.first(), Some(&"deployment.finished"), "{subject:#}");
+    assert_eq!(actions.last(), Some(&"deployment.created"), "{subject:#}");
+    assert!(subject["entries"].as_array().unwrap().iter().all(|entry| entry["subject"] == format!("deployment/{id}")));
+    // By action (the store's query) in pages of 3, which the walk with `before` continues.
+    let first = entries(&viewer, "?action=deployment.*&limit=3");
+    let all = entries(&viewer, "?action=deployment.*");
+    assert_eq!(seqs(&first), seqs(&all)[..3], "{first:#}");
+    assert_eq!(first["next_before"], seqs(&first)[2]);
+    let second = entries(&viewer, &format!("?action=deployment.*&limit=3&before={}", seqs(&first)[2]));
+    assert_eq!(seqs(&second), seqs(&all)[3..6], "{second:#}");
+    assert!(all["next_before"].is_null(), "one page holds them all: {all:#}");
+    // A token scoped to production sees the entries about no environment, none of staging's.
+    let everything = entries(&viewer, "");
+    assert!(everything["entries"].as_array().unwrap().iter().any(|entry| entry["env"] == "staging"));
+    let mine = entries(&scoped, "");
+    let mine = mine["entries"].as_array().unwrap();
+    assert!(!mine.is_empty() && mine.iter().all(|entry| entry["env"].is_null()), "{mine:#?}");
+    // The flags role may not read the ledger.
+    assert_eq!(cluster.call_as(&flags, "GET", "/api/v1/ledger", None).0, 403);
+
+    let (status, verdict) = cluster.call_as(&viewer, "POST", "/api/v1/ledger/verify", None);
+    assert_eq!((status, &verdict["ok"]), (200, &json!(true)), "{verdict:#}");
+    assert_eq!(verdict["entries"], everything["entries"][0]["seq"], "every entry verified: {verdict:#}");
+
+    let checkpoint = |token: &str| {
+        let (status, text) =
+            common::cluster::http(cluster.api, "GET", "/api/v1/ledger/checkpoint", Some(token), None).unwrap();
+        assert_eq!(status, 200, "{text}");
+        text
+    };
+    let signed = checkpoint(&viewer);
+    assert_eq!(signed.lines().nth(1), Some(verdict["entries"].to_string().as_str()), "{signed}");
+    assert_eq!(checkpoint(&viewer), signed, "served as stored while nothing new is recorded");
+    let (_, verdict) = cluster.call_as(&viewer, "POST", "/api/v1/ledger/verify", None);
+    assert_eq!(verdict["signed_entries"], verdict["entries"], "{verdict:#}");
 }

@@ -25,6 +25,7 @@ use tower::ServiceExt;
 
 use crate::api::AppState;
 use crate::auth::{self, Caller, Permission};
+use crate::ledger_api::ListQuery;
 
 type Shared = State<Arc<AppState>>;
 
@@ -91,6 +92,10 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/sign-in", get(sign_in_page).post(sign_in))
         .route("/sign-out", post(sign_out))
         .route("/environments", get(environments))
+        .route("/environments/{env}/rollback", post(environment_rollback))
+        .route("/ledger", get(ledger))
+        .route("/ledger/verify", post(ledger_verify))
+        .route("/ledger/checkpoint", get(ledger_checkpoint))
         .route("/releases", get(releases))
         .route("/deployments/{id}", get(deployment))
         .route("/deployments/{id}/live", get(deployment_live))
@@ -215,7 +220,7 @@ async fn sign_out(State(state): Shared, headers: HeaderMap, Form(form): Form<Csr
     ([(header::SET_COOKIE, set_cookie(&state, SESSION_COOKIE, "", 0))], Redirect::to("/sign-in")).into_response()
 }
 
-async fn environments(State(state): Shared, headers: HeaderMap) -> Response {
+async fn environments(State(state): Shared, headers: HeaderMap, Query(query): Query<MessageQuery>) -> Response {
     let Some(session) = session(&headers) else { return to_sign_in() };
     let (status, list) = api(&state, &session, Method::GET, "/api/v1/environments", None).await;
     if !status.is_success() {
@@ -229,7 +234,7 @@ async fn environments(State(state): Shared, headers: HeaderMap) -> Response {
             recent.insert(name.to_owned(), deployments);
         }
     }
-    Html(pages::environments(&pages::Who::of(&session), &list, &recent)).into_response()
+    Html(pages::environments(&pages::Who::of(&session), &list, &recent, query.message.as_deref())).into_response()
 }
 
 /// `text` as one URL path segment or query value.
@@ -337,6 +342,120 @@ async fn deployment_action(
     Redirect::to(&format!("/deployments/{id}?message={}", urlencode(&message))).into_response()
 }
 
+/// Roll back: the API's rollback of the environment to its previous release, with the form's
+/// reason, which the console (unlike the CLI) requires. A warm rollback lands on its
+/// (finished) record, a cold one on the deployment that restarts the previous release.
+async fn environment_rollback(
+    State(state): Shared,
+    headers: HeaderMap,
+    Path(env): Path<String>,
+    Form(form): Form<ActionForm>,
+) -> Response {
+    let Some(session) = session(&headers) else { return to_sign_in() };
+    if !same_secret(&session.csrf, &form.csrf) {
+        return (StatusCode::FORBIDDEN, "the form's CSRF token is missing or stale; reload the page").into_response();
+    }
+    let back = |message: &str| Redirect::to(&format!("/environments?message={}", urlencode(message))).into_response();
+    let Some(reason) = form.reason.map(|reason| reason.trim().to_owned()).filter(|reason| !reason.is_empty()) else {
+        return back("rollback refused: say why in the reason field; it goes to the audit ledger");
+    };
+    let path = format!("/api/v1/environments/{}/rollback", urlencode(&env));
+    let (status, answer) = api(&state, &session, Method::POST, &path, Some(json!({"reason": reason}))).await;
+    match answer["deployment"]["id"].as_u64() {
+        Some(id) if status.is_success() => {
+            let message = rollback_message(&env, &answer);
+            Redirect::to(&format!("/deployments/{id}?message={}", urlencode(&message))).into_response()
+        }
+        _ => back(&format!("rollback refused: {}", answer["message"].as_str().unwrap_or("unknown error"))),
+    }
+}
+
+/// What a rollback did, from the API's answer.
+fn rollback_message(env: &str, answer: &Value) -> String {
+    let version = answer["version"].as_str().unwrap_or("?");
+    match (answer["mode"].as_str(), answer["elapsed_ms"].as_u64()) {
+        (Some("warm"), Some(ms)) => {
+            format!("rolled back {env} to {version} in {ms} ms (warm: its instances still ran; one routing change)")
+        }
+        (Some("warm"), None) => format!("rolled back {env} to {version} (warm: one routing change)"),
+        _ => format!("rolling back {env} to {version}: it was not running any more, so it starts again without holds"),
+    }
+}
+
+/// The query's non-blank parameters as a query string (without `?`), escaped.
+fn ledger_query_string(query: &ListQuery) -> String {
+    let parameters: Vec<String> = [
+        ("action", &query.action),
+        ("actor", &query.actor),
+        ("subject", &query.subject),
+        ("env", &query.env),
+        ("limit", &query.limit),
+        ("before", &query.before),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| {
+        let value = value.as_deref().map(str::trim).filter(|value| !value.is_empty())?;
+        Some(format!("{name}={}", urlencode(value)))
+    })
+    .collect();
+    parameters.join("&")
+}
+
+/// The API path of a ledger page.
+fn ledger_api_path(query: &ListQuery) -> String {
+    match ledger_query_string(query) {
+        parameters if parameters.is_empty() => "/api/v1/ledger".to_owned(),
+        parameters => format!("/api/v1/ledger?{parameters}"),
+    }
+}
+
+/// The ledger page's entries, or the API's refusal of the filter (shown on the page).
+async fn ledger_entries(
+    state: &Arc<AppState>,
+    session: &Session,
+    query: &ListQuery,
+) -> Result<Result<Value, String>, Response> {
+    let (status, answer) = api(state, session, Method::GET, &ledger_api_path(query), None).await;
+    if status == StatusCode::BAD_REQUEST {
+        return Ok(Err(answer["message"].as_str().unwrap_or("the filter is not valid").to_owned()));
+    }
+    if !status.is_success() {
+        return Err(error_page(session, status, &answer));
+    }
+    Ok(Ok(answer))
+}
+
+async fn ledger(State(state): Shared, headers: HeaderMap, Query(query): Query<ListQuery>) -> Response {
+    let Some(session) = session(&headers) else { return to_sign_in() };
+    match ledger_entries(&state, &session, &query).await {
+        Ok(entries) => Html(pages::ledger(&pages::Who::of(&session), &query, &entries, None)).into_response(),
+        Err(response) => response,
+    }
+}
+
+/// Verify: runs the API's full verification and shows its verdict above the newest entries.
+async fn ledger_verify(State(state): Shared, headers: HeaderMap, Form(form): Form<CsrfForm>) -> Response {
+    let Some(session) = session(&headers) else { return to_sign_in() };
+    if !same_secret(&session.csrf, &form.csrf) {
+        return (StatusCode::FORBIDDEN, "the form's CSRF token is missing or stale; reload the page").into_response();
+    }
+    let (status, verdict) = api(&state, &session, Method::POST, "/api/v1/ledger/verify", None).await;
+    if !status.is_success() {
+        return error_page(&session, status, &verdict);
+    }
+    let query = ListQuery::default();
+    match ledger_entries(&state, &session, &query).await {
+        Ok(entries) => Html(pages::ledger(&pages::Who::of(&session), &query, &entries, Some(&verdict))).into_response(),
+        Err(response) => response,
+    }
+}
+
+/// The signed checkpoint as a file, straight from the API (`Content-Disposition` included).
+async fn ledger_checkpoint(State(state): Shared, headers: HeaderMap) -> Response {
+    let Some(session) = session(&headers) else { return to_sign_in() };
+    api_response(&state, &session, Method::GET, "/api/v1/ledger/checkpoint", None).await
+}
+
 #[cfg(test)]
 mod tests {
     use axum::http::HeaderValue;
@@ -364,6 +483,48 @@ mod tests {
         let cases = [("abc", "abc", true), ("abc", "abd", false), ("abc", "ab", false), ("", "", true)];
         for (a, b, expected) in cases {
             assert_eq!(same_secret(a, b), expected, "{a} {b}");
+        }
+    }
+
+    #[test]
+    fn the_ledger_page_asks_the_api_for_its_non_blank_filters() {
+        let query = |pairs: &[(&str, &str)]| {
+            let mut query = ListQuery::default();
+            for (name, value) in pairs {
+                let value = Some((*value).to_owned());
+                match *name {
+                    "action" => query.action = value,
+                    "actor" => query.actor = value,
+                    "subject" => query.subject = value,
+                    "before" => query.before = value,
+                    other => panic!("{other}"),
+                }
+            }
+            query
+        };
+        let cases: [(&[(&str, &str)], &str); 4] = [
+            (&[], "/api/v1/ledger"),
+            (&[("action", ""), ("actor", " "), ("subject", "")], "/api/v1/ledger"),
+            (&[("action", "deployment.*"), ("actor", "alice")], "/api/v1/ledger?action=deployment%2E%2A&actor=alice"),
+            (
+                &[("subject", "deployment/3&x=1"), ("before", "9")],
+                "/api/v1/ledger?subject=deployment%2F3%26x%3D1&before=9",
+            ),
+        ];
+        for (pairs, expected) in cases {
+            assert_eq!(ledger_api_path(&query(pairs)), expected, "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn a_rollback_says_whether_it_was_warm() {
+        let cases = [
+            (json!({"mode": "warm", "version": "v1", "elapsed_ms": 4}), "rolled back staging to v1 in 4 ms (warm"),
+            (json!({"mode": "cold", "version": "v1"}), "rolling back staging to v1: it was not running any more"),
+        ];
+        for (answer, expected) in cases {
+            let message = rollback_message("staging", &answer);
+            assert!(message.starts_with(expected), "{message}");
         }
     }
 

@@ -21,6 +21,13 @@ header .who { margin-left: auto; color: var(--muted); }
 main { padding: 1rem; max-width: 72rem; margin: 0 auto; }
 a { color: var(--accent); }
 :focus-visible { outline: 3px solid var(--accent); outline-offset: 2px; }
+.skip { position: absolute; left: -10000px; top: .5rem; }
+.skip:focus { left: .5rem; z-index: 10; background: #fff; padding: .4rem .75rem; border: 2px solid var(--accent); border-radius: 4px; }
+header nav a[aria-current=page] { font-weight: 700; text-decoration-thickness: 3px; }
+main:focus { outline: none; }
+code { overflow-wrap: anywhere; }
+.hint { color: var(--muted); font-size: .9rem; margin: .25rem 0; }
+.visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
 table { border-collapse: collapse; width: 100%; margin: .5rem 0 1rem; }
 th, td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid var(--line); vertical-align: top; }
 td code { word-break: break-all; }
@@ -34,6 +41,14 @@ ol.timeline li.running { border-color: var(--accent); }
 ol.timeline li.failed { border-color: var(--bad); }
 .state { font-weight: 600; }
 .message { padding: .5rem .75rem; border: 1px solid var(--accent); border-radius: 6px; }
+.verdict { border-width: 2px; }
+.verdict.good { border-color: var(--good); }
+.verdict.good strong { color: var(--good); }
+.verdict.bad { border-color: var(--bad); }
+.verdict.bad strong { color: var(--bad); }
+form.filters { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: end; margin: .5rem 0; }
+form.filters input[type=text] { min-width: 12rem; }
+.pager { display: flex; gap: 1rem; flex-wrap: wrap; }
 form.action { display: flex; flex-wrap: wrap; gap: .5rem; align-items: end; margin: .5rem 0; }
 label { display: block; font-weight: 600; }
 input[type=text], input[type=password] { font: inherit; padding: .4rem; border: 1px solid var(--muted); border-radius: 4px; min-width: 16rem; max-width: 100%; }
@@ -42,7 +57,18 @@ button.danger { background: var(--bad); border-color: var(--bad); }
 button.plain { background: #fff; color: var(--accent); }
 .weights { display: flex; gap: 1rem; flex-wrap: wrap; }
 .weight { font-variant-numeric: tabular-nums; }
-@media (max-width: 40rem) { input[type=text], input[type=password] { min-width: 0; width: 100%; } header .who { margin-left: 0; } }
+@media (max-width: 40rem) {
+  input[type=text], input[type=password], form.filters input[type=text] { min-width: 0; width: 100%; }
+  form.filters > div, form.action > div { width: 100%; }
+  header .who { margin-left: 0; }
+  main { padding: .75rem; }
+  section { padding: .5rem .75rem; }
+  /* Wide tables become one block per row, each cell labelled by its column. */
+  table.stack thead { position: absolute; left: -10000px; }
+  table.stack tr { display: block; border-bottom: 1px solid var(--line); padding: .35rem 0; }
+  table.stack td { display: grid; grid-template-columns: 6.5rem 1fr; gap: .5rem; border: 0; padding: .1rem 0; }
+  table.stack td::before { content: attr(data-label); font-weight: 600; }
+}
 "#;
 
 /// Confirms every action form, and on the deployment page re-renders the live part on every
@@ -95,10 +121,21 @@ impl Who {
     }
 }
 
+/// The main navigation: (title, path). The link of the page shown is marked current.
+const NAVIGATION: [(&str, &str); 3] =
+    [("Environments", "/environments"), ("Releases", "/releases"), ("Ledger", "/ledger")];
+
 fn page(title: &str, who: Option<&Who>, body: &str) -> String {
+    let links: String = NAVIGATION
+        .iter()
+        .map(|(name, path)| {
+            let current = if *name == title { r#" aria-current="page""# } else { "" };
+            format!(r#"<a href="{path}"{current}>{name}</a>"#)
+        })
+        .collect();
     let header = match who {
         Some(who) => format!(
-            r#"<header><strong>shipgate</strong><nav aria-label="Main"><a href="/environments">Environments</a><a href="/releases">Releases</a></nav>
+            r#"<header><strong>shipgate</strong><nav aria-label="Main">{links}</nav>
 <span class="who">Signed in as {} ({})</span>
 <form method="post" action="/sign-out"><input type="hidden" name="csrf" value="{}"><button class="plain" type="submit">Sign out</button></form></header>"#,
             text(&who.name),
@@ -108,9 +145,9 @@ fn page(title: &str, who: Option<&Who>, body: &str) -> String {
         None => "<header><strong>shipgate</strong></header>".to_owned(),
     };
     format!(
-        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+        r##"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{} · shipgate</title><link rel="stylesheet" href="/console.css"></head>
-<body>{header}<main>{body}</main><script src="/console.js" defer></script></body></html>"#,
+<body><a class="skip" href="#main">Skip to content</a>{header}<main id="main" tabindex="-1">{body}</main><script src="/console.js" defer></script></body></html>"##,
         text(title)
     )
 }
@@ -172,8 +209,8 @@ fn plain(value: &Value) -> String {
     }
 }
 
-pub fn environments(who: &Who, list: &Value, recent: &HashMap<String, Value>) -> String {
-    let mut body = String::from("<h1>Environments</h1>");
+pub fn environments(who: &Who, list: &Value, recent: &HashMap<String, Value>, note: Option<&str>) -> String {
+    let mut body = format!("<h1>Environments</h1>{}", message(note));
     let list = list.as_array().cloned().unwrap_or_default();
     if list.is_empty() {
         body.push_str("<p>No environment yet: create a release with <code>shipgate release create</code>.</p>");
@@ -199,6 +236,7 @@ pub fn environments(who: &Who, list: &Value, recent: &HashMap<String, Value>) ->
                 text(&plain(&deployment["status"]))
             );
         }
+        body.push_str(&rollback_form(who, env));
         body.push_str(
             r#"<h3>Instances</h3><div class="table-wrap"><table><thead><tr><th scope="col">Instance</th><th scope="col">Version</th><th scope="col">State</th><th scope="col">Health</th></tr></thead><tbody>"#,
         );
@@ -224,8 +262,156 @@ pub fn environments(who: &Who, list: &Value, recent: &HashMap<String, Value>) ->
         }
         body.push_str("</ul></section>");
     }
-    let _ = who;
     page("Environments", Some(who), &body)
+}
+
+/// The Roll back button of an environment: for a token that may deploy there, when it has a
+/// previous release and nothing in flight. It asks a reason and a confirmation.
+fn rollback_form(who: &Who, env: &Value) -> String {
+    let name = plain(&env["name"]);
+    let (Some(active), Some(previous)) = (env["active"]["version"].as_str(), env["previous"]["version"].as_str())
+    else {
+        return String::new();
+    };
+    if !env["deployment"].is_null() || active == previous || !who.may(Permission::Deploy, &name) {
+        return String::new();
+    }
+    format!(
+        r#"<h3>Roll back</h3><form class="action" method="post" action="/environments/{0}/rollback" data-confirm="{1}">
+<input type="hidden" name="csrf" value="{2}">
+<div><label for="rollback-reason-{3}">Reason (required)</label><input type="text" id="rollback-reason-{3}" name="reason" required aria-describedby="rollback-help-{3}"></div>
+<button type="submit" class="danger" id="rollback-button-{3}">Roll back to {4}</button></form>
+<p class="hint" id="rollback-help-{3}">Traffic returns to {4} in one routing change while its instances still run; otherwise {4} starts again. The reason goes to the audit ledger.</p>"#,
+        attr(&super::urlencode(&name)),
+        attr(&format!("Roll back {name} from {active} to {previous}?")),
+        attr(&who.csrf),
+        attr(&name),
+        text(previous),
+    )
+}
+
+/// The ledger page: the verification's verdict when one just ran, the filter form, the
+/// entries (newest first) or why the filter was refused, and the checkpoint download.
+pub fn ledger(
+    who: &Who,
+    query: &crate::ledger_api::ListQuery,
+    entries: &Result<Value, String>,
+    verdict: Option<&Value>,
+) -> String {
+    let mut body = String::from("<h1>Audit ledger</h1>");
+    if let Some(verdict) = verdict {
+        body.push_str(&verification(verdict));
+    }
+    let field = |value: &Option<String>| attr(value.as_deref().unwrap_or("")).into_owned();
+    let _ = write!(
+        body,
+        r#"<section aria-labelledby="integrity"><h2 id="integrity">Integrity</h2>
+<p>Verify recomputes every entry's hash and the Merkle tree, and checks every stored checkpoint's signature, as <code>shipgate audit verify</code> does.</p>
+<form class="action" method="post" action="/ledger/verify"><input type="hidden" name="csrf" value="{csrf}"><button type="submit" id="verify-button">Verify the ledger</button></form>
+<p><a href="/ledger/checkpoint" id="checkpoint-link" download>Download the current signed checkpoint</a></p>
+<p class="hint">Keep it where this server cannot rewrite it; later, <code>shipgate audit verify --checkpoint FILE</code> proves the ledger still holds everything it covered.</p></section>
+<section aria-labelledby="entries"><h2 id="entries">Entries</h2>
+<form class="filters" method="get" action="/ledger" role="search" aria-label="Filter entries">
+<div><label for="filter-action">Action</label><input type="text" id="filter-action" name="action" value="{action}" aria-describedby="filter-help"></div>
+<div><label for="filter-actor">Actor</label><input type="text" id="filter-actor" name="actor" value="{actor}"></div>
+<div><label for="filter-subject">Subject</label><input type="text" id="filter-subject" name="subject" value="{subject}" aria-describedby="filter-help"></div>
+<div><button type="submit" id="filter-button">Filter</button></div></form>
+<p class="hint" id="filter-help">Blank fields match everything. Action and subject match exactly (<code>deployment/12</code>), or by prefix with a trailing <code>*</code> (<code>deployment.*</code>, <code>token/*</code>). Newest first.</p>"#,
+        csrf = attr(&who.csrf),
+        action = field(&query.action),
+        actor = field(&query.actor),
+        subject = field(&query.subject),
+    );
+    match entries {
+        Err(refused) => {
+            let _ = write!(body, r#"<p class="message" role="alert">The filter was refused: {}</p>"#, text(refused));
+        }
+        Ok(answer) => body.push_str(&entries_table(query, answer)),
+    }
+    body.push_str("</section>");
+    page("Ledger", Some(who), &body)
+}
+
+fn entries_table(query: &crate::ledger_api::ListQuery, answer: &Value) -> String {
+    let list = answer["entries"].as_array().cloned().unwrap_or_default();
+    if list.is_empty() {
+        return r#"<p id="no-entries">No entry matches.</p>"#.to_owned();
+    }
+    let mut body = String::from(
+        r#"<div class="table-wrap"><table id="ledger-entries" class="stack"><thead><tr><th scope="col">Seq</th><th scope="col">Time</th><th scope="col">Actor</th><th scope="col">Action</th><th scope="col">Subject</th><th scope="col">Environment</th><th scope="col">Details</th></tr></thead><tbody>"#,
+    );
+    for entry in &list {
+        let details = match &entry["details"] {
+            Value::Object(map) if map.is_empty() => String::new(),
+            details => format!(
+                r#"<details><summary>Show<span class="visually-hidden"> the details of entry {}</span></summary><pre>{}</pre></details>"#,
+                text(&plain(&entry["seq"])),
+                text(&serde_json::to_string_pretty(details).unwrap_or_default())
+            ),
+        };
+        let _ = write!(
+            body,
+            r#"<tr><td data-label="Seq">{}</td><td data-label="Time">{}</td><td data-label="Actor">{}</td><td data-label="Action">{}</td><td data-label="Subject">{}</td><td data-label="Environment">{}</td><td data-label="Details">{details}</td></tr>"#,
+            text(&plain(&entry["seq"])),
+            text(&plain(&entry["time"])),
+            text(&plain(&entry["actor"])),
+            text(&plain(&entry["action"])),
+            text(&plain(&entry["subject"])),
+            text(&entry["env"].as_str().map_or_else(|| "—".to_owned(), str::to_owned)),
+        );
+    }
+    body.push_str("</tbody></table></div>");
+    if let Some(before) = answer["next_before"].as_u64() {
+        let older = crate::ledger_api::ListQuery {
+            action: query.action.clone(),
+            actor: query.actor.clone(),
+            subject: query.subject.clone(),
+            env: query.env.clone(),
+            limit: query.limit.clone(),
+            before: Some(before.to_string()),
+        };
+        let _ = write!(
+            body,
+            r#"<p class="pager"><a href="/ledger?{}" id="older">Older entries</a></p>"#,
+            attr(&super::ledger_query_string(&older))
+        );
+    }
+    body
+}
+
+/// The verdict of a verification (the API's answer), stated plainly.
+pub fn verification(verdict: &Value) -> String {
+    if verdict["ok"] == true {
+        let size = verdict["entries"].as_u64().unwrap_or(0);
+        let signed = verdict["signed_entries"].as_u64().unwrap_or(0);
+        let coverage = if signed >= size {
+            "every entry is covered by a signed checkpoint".to_owned()
+        } else {
+            format!("entries {}–{size} are not yet covered by a signed checkpoint", signed + 1)
+        };
+        format!(
+            r#"<section class="message verdict good" id="verification" role="status"><h2>Verification</h2>
+<p><strong>ok</strong>: {size} {noun} verified, root <code>{root}</code>.</p>
+<p>{checkpoints} stored checkpoint{plural} checked; {coverage}.</p></section>"#,
+            noun = if size == 1 { "entry" } else { "entries" },
+            root = text(&plain(&verdict["root"])),
+            checkpoints = verdict["stored_checkpoints"].as_u64().unwrap_or(0),
+            plural = if verdict["stored_checkpoints"] == 1 { "" } else { "s" },
+        )
+    } else {
+        let problem = &verdict["problem"];
+        let at = match (problem["seq"].as_u64(), problem["checkpoint"].as_str()) {
+            (Some(seq), _) => format!("<p>First entry found wrong: {seq}.</p>"),
+            (None, Some(checkpoint)) => format!("<p>Checkpoint involved: {}.</p>", text(checkpoint)),
+            (None, None) => String::new(),
+        };
+        format!(
+            r#"<section class="message verdict bad" id="verification" role="alert"><h2>Verification</h2>
+<p><strong>failed</strong>: {}</p>{at}
+<p>Treat the ledger as tampered with or damaged: keep this database as it is for investigation, and compare it with your backups, exports and the checkpoints you kept elsewhere.</p></section>"#,
+            text(problem["message"].as_str().unwrap_or("the ledger did not verify")),
+        )
+    }
 }
 
 /// A release's signature status in words: verified with which key, invalid and why, or unsigned.
@@ -448,6 +634,99 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Who sees the Roll back button on the environments page.
+    #[test]
+    fn the_rollback_button_follows_the_role_the_scope_and_the_environment() {
+        let env = |previous: Value, deployment: Value| {
+            json!({"name": "staging", "active": {"version": "v2"}, "previous": previous, "deployment": deployment,
+                   "weights": [], "instances": []})
+        };
+        let warm = json!({"version": "v1", "warm_until": null});
+        let cases = [
+            (Role::Viewer, None, env(warm.clone(), Value::Null), false),
+            (Role::Approver, None, env(warm.clone(), Value::Null), false),
+            (Role::Deployer, None, env(warm.clone(), Value::Null), true),
+            (Role::Admin, None, env(warm.clone(), Value::Null), true),
+            (Role::Deployer, Some(vec!["production".to_owned()]), env(warm.clone(), Value::Null), false),
+            (Role::Deployer, Some(vec!["staging".to_owned()]), env(warm.clone(), Value::Null), true),
+            // Nothing to return to, or a deployment in flight (abort it on its page instead).
+            (Role::Admin, None, env(Value::Null, Value::Null), false),
+            (Role::Admin, None, env(json!({"version": "v2"}), Value::Null), false),
+            (Role::Admin, None, env(warm.clone(), json!({"id": 3, "status": "running"})), false),
+        ];
+        for (role, environments, environment, expected) in cases {
+            let html = super::environments(
+                &who(role, environments.clone()),
+                &json!([environment.clone()]),
+                &HashMap::new(),
+                None,
+            );
+            assert_eq!(
+                html.contains(r#"action="/environments/staging/rollback""#),
+                expected,
+                "{role:?} {environments:?} {environment}:\n{html}"
+            );
+            if expected {
+                assert!(html.contains(r#"<label for="rollback-reason-staging">"#), "{html}");
+                assert!(html.contains("data-confirm=\"Roll back staging from v2 to v1?\""), "{html}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_verification_states_its_verdict() {
+        let cases = [
+            (
+                json!({"ok": true, "entries": 12, "root": "abc=", "stored_checkpoints": 2, "signed_entries": 12}),
+                &[
+                    "<strong>ok</strong>: 12 entries verified",
+                    "2 stored checkpoints checked; every entry is covered",
+                    r#"role="status""#,
+                ][..],
+            ),
+            (
+                json!({"ok": true, "entries": 1, "root": "abc=", "stored_checkpoints": 1, "signed_entries": 0}),
+                &["1 entry verified", "1 stored checkpoint checked; entries 1–1 are not yet covered"][..],
+            ),
+            (
+                json!({"ok": false, "problem": {"code": "entry_hash", "seq": 7, "message": "entry 7 was <changed>"}}),
+                &[
+                    "<strong>failed</strong>: entry 7 was &lt;changed&gt;",
+                    "First entry found wrong: 7.",
+                    r#"role="alert""#,
+                ][..],
+            ),
+        ];
+        for (verdict, expected) in cases {
+            let html = verification(&verdict);
+            for part in expected {
+                assert!(html.contains(part), "`{part}` missing:\n{html}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_ledger_page_labels_every_input_and_escapes_the_entries() {
+        let query = crate::ledger_api::ListQuery { action: Some("\"><script>".to_owned()), ..Default::default() };
+        let answer = json!({"entries": [{"seq": 3, "time": "t", "actor": "<b>eve</b>", "action": "token.created",
+                                         "subject": "token/tok_1", "details": {"name": "<i>"}}], "next_before": 3});
+        let html = ledger(&who(Role::Viewer, None), &query, &Ok(answer), None);
+        for id in ["filter-action", "filter-actor", "filter-subject"] {
+            assert!(
+                html.contains(&format!(r#"<label for="{id}">"#)) && html.contains(&format!(r#"id="{id}""#)),
+                "{id}"
+            );
+        }
+        for raw in ["<script>", "<b>eve", "<i>"] {
+            assert!(!html.contains(raw), "`{raw}` is not escaped:\n{html}");
+        }
+        assert!(html.contains(r#"href="/ledger?action=%22%3E%3Cscript%3E&amp;before=3""#), "{html}");
+        assert!(html.contains(r#"<a href="/ledger" aria-current="page">Ledger</a>"#), "{html}");
+        assert!(html.contains(r##"<a class="skip" href="#main">"##), "{html}");
+        let refused = ledger(&who(Role::Viewer, None), &query, &Err("`limit` must be".to_owned()), None);
+        assert!(refused.contains("The filter was refused: `limit` must be"), "{refused}");
     }
 
     #[test]
