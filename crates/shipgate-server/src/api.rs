@@ -122,7 +122,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             axum::routing::put(crate::secrets::set).delete(crate::secrets::remove),
         )
         .route("/api/v1/deployments/{id}", get(show_deployment))
-        .route("/api/v1/deployments/{id}/events", get(events))
+        .route("/api/v1/deployments/{id}/events", get(events_or_list))
         .route("/api/v1/deployments/{id}/resume", post(resume))
         .route("/api/v1/deployments/{id}/abort", post(abort))
         .route("/api/v1/deployments/{id}/checklist", get(checklist))
@@ -768,6 +768,33 @@ fn event_json(event: &EventRow) -> Value {
 struct EventsQuery {
     #[serde(default)]
     after: Option<u64>,
+}
+
+/// `Accept: application/json` (without `text/event-stream`): the events recorded so far as one
+/// JSON array, for a client that reads them at once (the console's charts); otherwise the stream.
+async fn events_or_list(
+    state: Shared,
+    id: Path<String>,
+    query: Query<EventsQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let accept = headers.get(header::ACCEPT).and_then(|value| value.to_str().ok()).unwrap_or_default();
+    if accept.contains("application/json") && !accept.contains("text/event-stream") {
+        return event_list(state, id, query).await.map(IntoResponse::into_response);
+    }
+    events(state, id, query, headers).await.map(IntoResponse::into_response)
+}
+
+/// Every event of the deployment with a `seq` above `after`, in order.
+async fn event_list(
+    State(state): Shared,
+    Path(id): Path<String>,
+    Query(query): Query<EventsQuery>,
+) -> ApiResult<Json<Vec<Value>>> {
+    let row = find_deployment(&state, &id).await?;
+    let (number, after) = (row.id, query.after.unwrap_or(0));
+    let events = read(&state, move |reader| reader.deployment_events(number, after)).await?;
+    Ok(Json(events.iter().map(event_json).collect()))
 }
 
 /// The deployment's events as Server-Sent Events: everything after `after`, then new events

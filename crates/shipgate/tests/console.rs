@@ -1,9 +1,10 @@
 //! The web console end to end in headless Chromium, driven over WebDriver by `chromedriver`
-//! (both installed by `scripts/setup`): sign-in, a canary whose weights change on the page
-//! without a reload, an approval refused to the deployment's author and given by an approver,
-//! a form without the session's CSRF token refused, the Releases page with signature status,
-//! and a viewer who sees no action button and whom the API refuses anyway. Screenshots of every
-//! page at 1280×800 and at phone width go to `target/console-screenshots/`.
+//! (both installed by `scripts/setup`): sign-in, a canary under load whose weights and analysis
+//! charts change on the page without a reload, its verdict, gates and post-deployment checklist,
+//! an approval refused to the deployment's author and given by an approver, a form without the
+//! session's CSRF token refused, the Releases page with signature status and where each release
+//! runs, and a viewer who sees no action button and whom the API refuses anyway. Screenshots of
+//! every page at 1280×800 and at phone width go to `target/console-screenshots/`.
 //!
 //! A second test covers the ledger and rollbacks: a rollback from the Environments page with a
 //! reason, refused to a viewer (who sees no button); a canary that fails analysis under load,
@@ -174,6 +175,20 @@ impl Browser {
         self.command("POST", "/window/rect", Some(json!({"width": 1280, "height": 800})));
     }
 
+    /// Like [`Browser::screenshots`], with the element `css` scrolled to the top at each width.
+    fn screenshots_of(&self, name: &str, css: &str) {
+        for (suffix, width, height) in [("desktop", 1280, 800), ("phone", 390, 844)] {
+            self.command("POST", "/window/rect", Some(json!({"width": width, "height": height})));
+            std::thread::sleep(Duration::from_millis(200));
+            self.script(&format!("document.querySelector('{css}').scrollIntoView();"));
+            let png = self.command("GET", "/screenshot", None);
+            let bytes = base64::engine::general_purpose::STANDARD.decode(png.as_str().unwrap()).unwrap();
+            std::fs::write(self.shots.join(format!("{name}-{suffix}.png")), bytes).unwrap();
+        }
+        self.command("POST", "/window/rect", Some(json!({"width": 1280, "height": 800})));
+        self.script("window.scrollTo(0, 0);");
+    }
+
     /// Every visible input has a label, the skip link appears when focused, and at phone width
     /// the page is no wider than the screen (wide tables scroll or stack inside it).
     fn check_accessibility(&self) {
@@ -293,14 +308,25 @@ fn get_with_cookie(addr: SocketAddr, path: &str, cookie: &str) -> (u16, String, 
     (status, head, body)
 }
 
-/// `staging` with a two-step canary and one approval from an approver.
+/// `staging` with a two-step canary judged by analysis (a hold too short to decide goes on),
+/// and one approval from an approver.
 fn environments(cluster: &Cluster) -> String {
     format!(
         "[environments.staging]\nlisten = \"{}\"\nreplicas = 1\n\
          strategy = {{ canary = [ {{ weight = 10, hold = \"3s\" }}, {{ weight = 50, hold = \"3s\" }} ] }}\n\
+         analysis = {{ error_rate_max = 0.5, on_inconclusive = \"promote\" }}\n\
          approvals = {{ required = 1, from = [\"role:approver\"] }}\n",
         cluster.listen
     )
+}
+
+/// The `points` of the new version's lines in the deployment page's charts, `|`-separated.
+fn chart_points(browser: &Browser) -> String {
+    let points = browser.script(
+        "return [...document.querySelectorAll('#analysis svg polyline.series.new')]\
+         .map(line => line.getAttribute('points')).join('|');",
+    );
+    points.as_str().unwrap_or("").to_owned()
 }
 
 #[test]
@@ -348,6 +374,9 @@ fn console_sign_in_live_canary_approvals_and_a_viewer() {
     browser.screenshots("releases");
     browser.go(&format!("{base}/deployments/{id}"));
     browser.until_text("#status", "awaiting_approval");
+    // What the approver is asked to accept: the gates as they judge the release now.
+    assert!(browser.find("#gates-now li").is_some(), "the gates' findings:\n{}", browser.source());
+    assert!(browser.text("#analysis").contains("No analysis report yet"), "{}", browser.source());
     browser.click_and_confirm("#approve-button");
     browser.until_text("[role=status]", "approve refused");
     // A form without the session's CSRF token is refused, and nothing happens.
@@ -371,21 +400,67 @@ fn console_sign_in_live_canary_approvals_and_a_viewer() {
     assert_eq!(status, 403, "{body}");
     browser.sign_out();
 
-    // An approver approves; the canary's weights change on the page without a reload.
+    // An approver approves; the canary's weights change on the page without a reload, and so
+    // do the analysis charts as the reports of each hold arrive under load.
     browser.sign_in(&base, &alice);
     browser.go(&format!("{base}/deployments/{id}"));
+    let load = start_load(cluster.listen, 1);
     browser.type_into("#approve-reason", "looked at the plan");
     browser.click_and_confirm("#approve-button");
     browser.until_text("[role=status]", "approve: done");
     browser.script("window.notReloaded = true;");
     browser.until_text("#weights", "v2: 10%");
     browser.screenshots("deployment-canary");
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let first = loop {
+        let points = chart_points(&browser);
+        if points.split('|').all(|line| !line.is_empty()) && points.contains(',') {
+            break points;
+        }
+        assert!(Instant::now() < deadline, "no chart with points:\n{}", browser.source());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(browser.find("#chart-errors").is_some() && browser.find("#chart-latency").is_some(), "{first}");
+    let series = browser
+        .script("return [...document.querySelectorAll('#chart-errors polyline')].map(line => line.dataset.series);");
+    assert_eq!(series, json!(["v1 (stable)", "v2 (new)"]), "{}", browser.source());
+    assert!(browser.text("#analysis-verdict").starts_with("Verdict: "), "{}", browser.source());
+    browser.screenshots_of("deployment-charts", "#analysis");
+    // The page's figures come from the API's event list, which answers at once while it runs.
+    let listed = cluster.events_json(id);
+    assert!(listed.iter().any(|event| event["data"]["analysis"]["checks"].is_array()), "{listed:#?}");
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while chart_points(&browser) == first {
+        assert!(Instant::now() < deadline, "the charts never changed from {first}:\n{}", browser.source());
+        std::thread::sleep(Duration::from_millis(100));
+    }
     browser.until_text("#weights", "v2: 50%");
     browser.until_text("#status", "succeeded");
     browser.until_text("#weights", "v2: 100%");
+    // The checklist is judged at the end, and appears without a reload too.
+    browser.until_text("#checklist", "post-deployment checklist:");
     assert_eq!(browser.script("return window.notReloaded === true;"), json!(true), "the page reloaded");
+    let (ok, failed) = load.finish();
+    assert!(failed.is_empty() && ok > 0, "{ok} {failed:?}");
+    let verdict = browser.text("#analysis-verdict");
+    assert!(verdict.contains("pass") || verdict.contains("inconclusive"), "{verdict}");
+    assert!(browser.text("#gates-verdict").contains("pass"), "{}", browser.source());
+    let checklist = cluster.call("GET", &format!("/api/v1/deployments/{id}/checklist"), None).1;
+    let first_item = checklist["items"][0]["item"].as_str().unwrap();
+    assert!(browser.text("#checklist").contains(first_item), "{checklist:#}\n{}", browser.source());
     browser.screenshots("deployment-succeeded");
+    browser.screenshots_of("deployment-succeeded-checklist", "#gates");
+    browser.check_accessibility();
     assert_eq!(cluster.outcome(id)["status"], "succeeded");
+    assert_eq!(cluster.events_json(id), cluster.events(id), "the list and the stream agree");
+
+    // The Releases page says where each release runs, and its evidence in words.
+    browser.click("header nav a[href='/releases']");
+    browser.until_text("h1", "Releases");
+    assert_eq!(browser.text("#release-v2 .deployed"), "active in staging");
+    assert!(browser.text("#release-v1 .deployed").starts_with("previous in staging"), "{}", browser.source());
+    assert!(browser.text("#release-v2").contains("Secret scan: no secret found"), "{}", browser.source());
+    browser.screenshots("releases-deployed");
 }
 
 /// A canary that only analysis can end: one step at 50 % held for a minute.
@@ -426,6 +501,13 @@ fn console_ledger_verify_checkpoint_and_rollbacks_manual_and_automated() {
     // The admin rolls back from the Environments page, with a reason, after confirming.
     browser.sign_in(&base, &cluster.token);
     assert_eq!(browser.text("#rollback-button-staging"), "Roll back to v1");
+    // Open findings: the drift rules' verdict, as the API gives it.
+    let drift = cluster.call("GET", "/api/v1/environments/staging/drift", None).1;
+    let open = browser.text("#findings-staging");
+    match drift["findings"].as_array().unwrap().first() {
+        None => assert!(open.contains("None: what runs matches"), "{open}"),
+        Some(finding) => assert!(open.contains(finding["rule"].as_str().unwrap()), "{open} / {drift:#}"),
+    }
     browser.screenshots("environments-rollback");
     browser.check_accessibility();
     // Forged, or without a reason (the form requires one; the server too), nothing happens.
@@ -466,6 +548,10 @@ fn console_ledger_verify_checkpoint_and_rollbacks_manual_and_automated() {
     browser.until_text_within("#status", "rolled_back", Duration::from_secs(90));
     assert_eq!(browser.script("return window.notReloaded === true;"), json!(true), "the page reloaded");
     assert!(browser.text("#live").contains("analysis failed"), "{}", browser.source());
+    // The verdict and its evidence: the check that failed, with the figures of both versions.
+    assert!(browser.text("#analysis-verdict").contains("fail"), "{}", browser.source());
+    assert!(browser.find("#chart-errors polyline.series.new").is_some(), "{}", browser.source());
+    assert!(browser.text("#analysis-checks").contains("error_rate"), "{}", browser.source());
     browser.screenshots("deployment-rolled-back");
     browser.check_accessibility();
     let (ok, failed) = load.finish();

@@ -7,6 +7,7 @@
 //! of its own, so the API's authentication, authorization and ledger entries apply unchanged.
 //! Every form carries the session's CSRF token; the sign-in form a double-submit one.
 
+mod charts;
 mod pages;
 
 use std::collections::HashMap;
@@ -26,6 +27,7 @@ use tower::ServiceExt;
 use crate::api::AppState;
 use crate::auth::{self, Caller, Permission};
 use crate::ledger_api::ListQuery;
+use crate::record::{kinds, status};
 
 type Shared = State<Arc<AppState>>;
 
@@ -113,12 +115,14 @@ async fn api(
     path: &str,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
-    let response = api_response(state, session, method, path, body).await;
+    let response = api_request(state, session, method, path, body, "application/json").await;
     let status = response.status();
     let bytes = axum::body::to_bytes(response.into_body(), 16 * 1024 * 1024).await.unwrap_or_default();
     (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
+/// Calls the API in-process as the session's token and answers its response as it is (an event
+/// stream, a file), for the browser to read.
 async fn api_response(
     state: &Arc<AppState>,
     session: &Session,
@@ -126,9 +130,21 @@ async fn api_response(
     path: &str,
     body: Option<Value>,
 ) -> Response {
+    api_request(state, session, method, path, body, "*/*").await
+}
+
+async fn api_request(
+    state: &Arc<AppState>,
+    session: &Session,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+    accept: &str,
+) -> Response {
     let request = axum::http::Request::builder()
         .method(method)
         .uri(path)
+        .header(header::ACCEPT, accept)
         .header(header::AUTHORIZATION, format!("Bearer {}", session.secret))
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(body.map(|body| body.to_string()).unwrap_or_default()));
@@ -227,14 +243,25 @@ async fn environments(State(state): Shared, headers: HeaderMap, Query(query): Qu
         return error_page(&session, status, &list);
     }
     let mut recent = HashMap::new();
+    let mut findings = HashMap::new();
     for env in list.as_array().into_iter().flatten() {
         if let Some(name) = env["name"].as_str() {
             let path = format!("/api/v1/environments/{}/deployments?limit=5", urlencode(name));
             let (_, deployments) = api(&state, &session, Method::GET, &path, None).await;
             recent.insert(name.to_owned(), deployments);
+            // Open findings: the drift rules' (see `pages::open_findings`).
+            let path = format!("/api/v1/environments/{}/drift", urlencode(name));
+            let (status, drift) = api(&state, &session, Method::GET, &path, None).await;
+            let found = if status.is_success() {
+                Ok(drift)
+            } else {
+                Err(drift["message"].as_str().unwrap_or("the drift check failed").to_owned())
+            };
+            findings.insert(name.to_owned(), found);
         }
     }
-    Html(pages::environments(&pages::Who::of(&session), &list, &recent, query.message.as_deref())).into_response()
+    let who = pages::Who::of(&session);
+    Html(pages::environments(&who, &list, &recent, &findings, query.message.as_deref())).into_response()
 }
 
 /// `text` as one URL path segment or query value.
@@ -248,15 +275,22 @@ async fn releases(State(state): Shared, headers: HeaderMap) -> Response {
     if !status.is_success() {
         return error_page(&session, status, &list);
     }
-    Html(pages::releases(&pages::Who::of(&session), &list)).into_response()
+    // Where each release runs; without it the page still lists them.
+    let (_, environments) = api(&state, &session, Method::GET, "/api/v1/environments", None).await;
+    Html(pages::releases(&pages::Who::of(&session), &list, &environments)).into_response()
 }
 
 fn error_page(session: &Session, status: StatusCode, body: &Value) -> Response {
     (status, Html(pages::error(&pages::Who::of(session), body))).into_response()
 }
 
-/// The deployment and its environment's status, as the API answers them.
-async fn deployment_data(state: &Arc<AppState>, session: &Session, id: u64) -> Result<(Value, Value), Response> {
+/// The deployment, its environment's status and its record (events, checklist, the gates'
+/// judgment while it awaits approval), as the API answers them.
+async fn deployment_data(
+    state: &Arc<AppState>,
+    session: &Session,
+    id: u64,
+) -> Result<(Value, Value, pages::Record), Response> {
     let (status, deployment) = api(state, session, Method::GET, &format!("/api/v1/deployments/{id}"), None).await;
     if !status.is_success() {
         return Err(error_page(session, status, &deployment));
@@ -264,7 +298,24 @@ async fn deployment_data(state: &Arc<AppState>, session: &Session, id: u64) -> R
     let env = deployment["environment"].as_str().unwrap_or_default();
     let (_, environment) =
         api(state, session, Method::GET, &format!("/api/v1/environments/{}", urlencode(env)), None).await;
-    Ok((deployment, environment))
+    let (_, events) = api(state, session, Method::GET, &format!("/api/v1/deployments/{id}/events"), None).await;
+    let has_checklist = events.as_array().into_iter().flatten().any(|event| event["kind"] == kinds::CHECKLIST);
+    let checklist = if has_checklist {
+        let (status, checklist) =
+            api(state, session, Method::GET, &format!("/api/v1/deployments/{id}/checklist"), None).await;
+        status.is_success().then_some(checklist)
+    } else {
+        None
+    };
+    let plan = if deployment["status"] == status::AWAITING_APPROVAL {
+        let path = format!("/api/v1/environments/{}/plan", urlencode(env));
+        let body = json!({"version": deployment["version"]});
+        let (status, plan) = api(state, session, Method::POST, &path, Some(body)).await;
+        status.is_success().then_some(plan)
+    } else {
+        None
+    };
+    Ok((deployment, environment, pages::Record { events, checklist, plan }))
 }
 
 async fn deployment(
@@ -275,9 +326,9 @@ async fn deployment(
 ) -> Response {
     let Some(session) = session(&headers) else { return to_sign_in() };
     match deployment_data(&state, &session, id).await {
-        Ok((deployment, environment)) => {
-            Html(pages::deployment(&pages::Who::of(&session), &deployment, &environment, query.message.as_deref()))
-                .into_response()
+        Ok((deployment, environment, record)) => {
+            let who = pages::Who::of(&session);
+            Html(pages::deployment(&who, &deployment, &environment, &record, query.message.as_deref())).into_response()
         }
         Err(response) => response,
     }
@@ -287,8 +338,8 @@ async fn deployment(
 async fn deployment_live(State(state): Shared, headers: HeaderMap, Path(id): Path<u64>) -> Response {
     let Some(session) = session(&headers) else { return StatusCode::UNAUTHORIZED.into_response() };
     match deployment_data(&state, &session, id).await {
-        Ok((deployment, environment)) => {
-            Html(pages::deployment_live(&pages::Who::of(&session), &deployment, &environment)).into_response()
+        Ok((deployment, environment, record)) => {
+            Html(pages::deployment_live(&pages::Who::of(&session), &deployment, &environment, &record)).into_response()
         }
         Err(response) => response,
     }

@@ -57,6 +57,24 @@ button.danger { background: var(--bad); border-color: var(--bad); }
 button.plain { background: #fff; color: var(--accent); }
 .weights { display: flex; gap: 1rem; flex-wrap: wrap; }
 .weight { font-variant-numeric: tabular-nums; }
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(18rem, 1fr)); gap: 1rem; }
+figure.chart { margin: 0; min-width: 0; }
+svg.chart { display: block; width: 100%; height: auto; }
+svg.chart .axes line { stroke: var(--muted); stroke-width: 1; }
+svg.chart .axes line.grid { stroke: var(--line); stroke-dasharray: 4 4; }
+svg.chart text { font: 15px system-ui, sans-serif; fill: var(--muted); }
+svg.chart polyline.series { fill: none; stroke-width: 2.5; stroke-linejoin: round; }
+.series.new { stroke: var(--accent); }
+circle.series.new { fill: var(--accent); }
+.series.reference { stroke: #5f5f5f; stroke-dasharray: 7 4; }
+circle.series.reference { fill: #5f5f5f; }
+ul.legend { list-style: none; padding: 0; margin: .25rem 0; display: flex; flex-wrap: wrap; gap: .25rem 1rem; }
+.swatch { display: inline-block; width: 1.5rem; margin-right: .4rem; vertical-align: middle; border-top: 3px solid var(--accent); }
+.swatch.reference { border-top: 3px dashed #5f5f5f; }
+.status-pass, .status-pass strong { color: var(--good); }
+.status-fail, .status-fail strong { color: var(--bad); }
+ul.findings { padding-left: 1.25rem; }
+ul.plain { list-style: none; padding: 0; margin: 0; }
 @media (max-width: 40rem) {
   input[type=text], input[type=password], form.filters input[type=text] { min-width: 0; width: 100%; }
   form.filters > div, form.action > div { width: 100%; }
@@ -72,13 +90,25 @@ button.plain { background: #fff; color: var(--accent); }
 "#;
 
 /// Confirms every action form, and on the deployment page re-renders the live part on every
-/// event of the deployment's stream.
+/// event of the deployment's stream, keeping what the user typed, opened and focused there.
 pub const JS: &str = r#"
 document.addEventListener('submit', (event) => {
   const question = event.target.dataset.confirm;
   if (question && !window.confirm(question)) event.preventDefault();
 });
 const live = document.getElementById('live');
+const keep = () => {
+  const kept = { values: {}, open: [], focus: live.contains(document.activeElement) ? document.activeElement.id : '' };
+  live.querySelectorAll('input[id]').forEach((input) => { if (input.type !== 'hidden') kept.values[input.id] = input.value; });
+  live.querySelectorAll('details[id]').forEach((details) => { if (details.open) kept.open.push(details.id); });
+  return kept;
+};
+const restore = (kept) => {
+  for (const [id, value] of Object.entries(kept.values)) { const input = document.getElementById(id); if (input) input.value = value; }
+  for (const id of kept.open) { const details = document.getElementById(id); if (details) details.open = true; }
+  const focused = kept.focus && document.getElementById(kept.focus);
+  if (focused) focused.focus();
+};
 if (live && live.dataset.stream) {
   const source = new EventSource(live.dataset.stream);
   let pending = false;
@@ -90,7 +120,7 @@ if (live && live.dataset.stream) {
       const answer = await fetch(live.dataset.fragment, { credentials: 'same-origin' });
       const html = answer.ok ? await answer.text() : last;
       // Only a change replaces the part: a replay of old events keeps buttons and typed reasons.
-      if (html !== last) { last = html; live.innerHTML = html; }
+      if (html !== last) { const kept = keep(); last = html; live.innerHTML = html; restore(kept); }
     } finally { pending = false; }
   };
   for (const kind of JSON.parse(live.dataset.kinds)) source.addEventListener(kind, refresh);
@@ -209,7 +239,15 @@ fn plain(value: &Value) -> String {
     }
 }
 
-pub fn environments(who: &Who, list: &Value, recent: &HashMap<String, Value>, note: Option<&str>) -> String {
+/// The environments page: per environment the active release, weights, the deployment in
+/// flight, its open findings (see [`open_findings`]), instances and recent deployments.
+pub fn environments(
+    who: &Who,
+    list: &Value,
+    recent: &HashMap<String, Value>,
+    findings: &HashMap<String, Result<Value, String>>,
+    note: Option<&str>,
+) -> String {
     let mut body = format!("<h1>Environments</h1>{}", message(note));
     let list = list.as_array().cloned().unwrap_or_default();
     if list.is_empty() {
@@ -235,6 +273,9 @@ pub fn environments(who: &Who, list: &Value, recent: &HashMap<String, Value>, no
                 text(&plain(&deployment["version"])),
                 text(&plain(&deployment["status"]))
             );
+        }
+        if let Some(found) = findings.get(&name) {
+            body.push_str(&open_findings(&name, found));
         }
         body.push_str(&rollback_form(who, env));
         body.push_str(
@@ -263,6 +304,43 @@ pub fn environments(who: &Who, list: &Value, recent: &HashMap<String, Value>, no
         body.push_str("</ul></section>");
     }
     page("Environments", Some(who), &body)
+}
+
+/// An environment's open findings. Here that means the drift rules' findings (SG0403–SG0406,
+/// the API's `GET /environments/{env}/drift`): what runs there now differs from what shipgate
+/// put there (an instance or a route changed by hand, a foreign listener, a version missing).
+/// They stay open until the environment matches again; the gates of a deployment are judged
+/// when it is planned and shown on its page instead. `Err` says why they are not known.
+fn open_findings(env: &str, found: &Result<Value, String>) -> String {
+    let items = match found {
+        Err(why) => format!("<p>Not known: {}</p>", text(why)),
+        Ok(answer) => {
+            let list = answer["findings"].as_array().cloned().unwrap_or_default();
+            if list.is_empty() {
+                "<p>None: what runs matches what shipgate put there.</p>".to_owned()
+            } else {
+                let items: String = list
+                    .iter()
+                    .map(|finding| {
+                        format!(
+                            "<li><strong>{} {}</strong> ({}): {}{}</li>",
+                            text(&plain(&finding["rule"])),
+                            text(&plain(&finding["name"])),
+                            text(&plain(&finding["severity"])),
+                            text(&plain(&finding["message"])),
+                            finding["hint"]
+                                .as_str()
+                                .filter(|hint| !hint.is_empty())
+                                .map(|hint| format!(r#" <span class="hint">Hint: {}</span>"#, text(hint)))
+                                .unwrap_or_default()
+                        )
+                    })
+                    .collect();
+                format!(r#"<ul class="findings">{items}</ul>"#)
+            }
+        }
+    };
+    format!(r#"<div id="findings-{}"><h3>Open findings</h3>{items}</div>"#, attr(env))
 }
 
 /// The Roll back button of an environment: for a token that may deploy there, when it has a
@@ -424,32 +502,138 @@ fn signature(release: &Value) -> String {
     }
 }
 
-pub fn releases(who: &Who, list: &Value) -> String {
+/// Where `version` is deployed, from the environments' status: active, previous (warm or
+/// not), or being deployed.
+fn deployed_where(version: &str, environments: &Value) -> Vec<String> {
+    let mut places = Vec::new();
+    for env in environments.as_array().into_iter().flatten() {
+        let name = plain(&env["name"]);
+        if env["active"]["version"] == version {
+            places.push(format!("active in {name}"));
+        }
+        if env["previous"]["version"] == version && env["active"]["version"] != version {
+            match env["previous"]["warm_until"].as_str() {
+                Some(until) => places.push(format!("previous in {name}, warm until {until}")),
+                None => places.push(format!("previous in {name}")),
+            }
+        }
+        if env["deployment"]["version"] == version {
+            places.push(format!("being deployed to {name} (deployment {})", plain(&env["deployment"]["id"])));
+        }
+    }
+    places
+}
+
+/// A release's evidence in words: tests, the secret scan, migrations and their rehearsal.
+fn evidence_lines(evidence: &Value) -> Vec<(&'static str, String)> {
+    if evidence.is_null() {
+        return vec![("Evidence", "none recorded".to_owned())];
+    }
+    let tests = &evidence["tests"];
+    let tests = if tests.is_null() {
+        "no test evidence".to_owned()
+    } else {
+        let outcome = match tests["exit_code"].as_i64() {
+            Some(0) => "passed".to_owned(),
+            Some(code) => format!("failed (exit code {code})"),
+            None => "unknown".to_owned(),
+        };
+        let junit = &tests["junit"];
+        if junit.is_null() {
+            outcome
+        } else {
+            let count = |key: &str| junit[key].as_u64().unwrap_or(0);
+            format!(
+                "{outcome}: {} tests, {} failures, {} errors, {} skipped",
+                count("tests"),
+                count("failures"),
+                count("errors"),
+                count("skipped")
+            )
+        }
+    };
+    let secrets = &evidence["secrets"];
+    let secrets = if secrets.is_null() {
+        "not scanned".to_owned()
+    } else {
+        let count = |key: &str| secrets[key].as_array().map_or(0, Vec::len);
+        let (source, artifact) = (count("source"), count("artifact"));
+        let scanned = secrets["scanned"].as_str().unwrap_or("the source");
+        match source + artifact {
+            0 => format!("no secret found in {scanned} or the artifact"),
+            _ => format!("{source} secret(s) found in {scanned}, {artifact} in the artifact"),
+        }
+    };
+    let migrations = &evidence["migrations"];
+    let migrations = if migrations.is_null() {
+        "none".to_owned()
+    } else {
+        match migrations["rehearsal"]["passed"].as_bool() {
+            Some(true) => "rehearsal passed".to_owned(),
+            Some(false) => "rehearsal failed".to_owned(),
+            None => "not rehearsed".to_owned(),
+        }
+    };
+    vec![("Tests", tests), ("Secret scan", secrets), ("Migrations", migrations)]
+}
+
+/// Every release, newest first: digest, signature, where it runs and its evidence in words,
+/// with the change log entry when one was given.
+pub fn releases(who: &Who, list: &Value, environments: &Value) -> String {
     let mut body = String::from(
-        r#"<h1>Releases</h1><div class="table-wrap"><table><thead><tr><th scope="col">Version</th><th scope="col">Digest</th><th scope="col">Signature</th><th scope="col">Created</th><th scope="col">Evidence</th></tr></thead><tbody>"#,
+        r#"<h1>Releases</h1><div class="table-wrap"><table class="stack" id="releases"><thead><tr><th scope="col">Version</th><th scope="col">Digest</th><th scope="col">Signature</th><th scope="col">Created</th><th scope="col">Deployed</th><th scope="col">Evidence</th></tr></thead><tbody>"#,
     );
     // Newest first.
     for release in list.as_array().into_iter().flatten().rev() {
-        let evidence = match &release["evidence"] {
-            Value::Null => "none".to_owned(),
-            evidence => serde_json::to_string_pretty(evidence).unwrap_or_default(),
+        let version = plain(&release["version"]);
+        let places = deployed_where(&version, environments);
+        let deployed = if places.is_empty() {
+            "nowhere".to_owned()
+        } else {
+            places.iter().map(|place| format!("<li>{}</li>", text(place))).collect::<Vec<_>>().concat()
         };
+        let deployed = if places.is_empty() { deployed } else { format!(r#"<ul class="plain">{deployed}</ul>"#) };
+        let mut evidence: String = evidence_lines(&release["evidence"])
+            .into_iter()
+            .map(|(what, line)| format!("<li>{what}: {}</li>", text(&line)))
+            .collect();
+        evidence = format!("<ul class=\"plain\">{evidence}</ul>");
+        if let Some(markdown) = release["evidence"]["changelog"]["markdown"].as_str() {
+            let _ = write!(
+                evidence,
+                r#"<details><summary>Change log<span class="visually-hidden"> of {}</span></summary><pre>{}</pre></details>"#,
+                text(&version),
+                text(markdown)
+            );
+        }
         let _ = write!(
             body,
-            r#"<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{} by {}</td><td><details><summary>Show</summary><pre>{}</pre></details></td></tr>"#,
-            text(&plain(&release["version"])),
+            r#"<tr id="release-{}"><td data-label="Version">{}</td><td data-label="Digest"><code>{}</code></td><td data-label="Signature">{}</td><td data-label="Created">{} by {}</td><td data-label="Deployed" class="deployed">{deployed}</td><td data-label="Evidence">{evidence}</td></tr>"#,
+            attr(&version),
+            text(&version),
             text(&plain(&release["digest"])),
             text(&signature(release)),
             text(&plain(&release["created"])),
             text(&plain(&release["creator"])),
-            text(&evidence)
         );
     }
     body.push_str("</tbody></table></div>");
     page("Releases", Some(who), &body)
 }
 
-pub fn deployment(who: &Who, deployment: &Value, environment: &Value, note: Option<&str>) -> String {
+/// What the deployment page shows beyond the deployment and its environment's status.
+#[derive(Default)]
+pub struct Record {
+    /// The deployment's events so far (the API's JSON list): analysis reports, overrides.
+    pub events: Value,
+    /// The post-deployment checklist once recorded (the API's answer).
+    pub checklist: Option<Value>,
+    /// The gates as they judge the release now (the API's plan), while the deployment awaits
+    /// approval: what an approver is asked to accept.
+    pub plan: Option<Value>,
+}
+
+pub fn deployment(who: &Who, deployment: &Value, environment: &Value, record: &Record, note: Option<&str>) -> String {
     let id = plain(&deployment["id"]);
     let kinds: Vec<&str> = vec![
         kinds::CREATED,
@@ -468,7 +652,7 @@ pub fn deployment(who: &Who, deployment: &Value, environment: &Value, note: Opti
         status::ABORTED,
         status::REJECTED,
     ];
-    let live = deployment_live(who, deployment, environment);
+    let live = deployment_live(who, deployment, environment, record);
     let body = format!(
         r#"<h1>Deployment {0}</h1>{1}
 <div id="live" aria-live="polite" data-stream="/deployments/{0}/events" data-fragment="/deployments/{0}/live" data-kinds="{2}" data-rendered="{4}">{3}</div>"#,
@@ -481,8 +665,9 @@ pub fn deployment(who: &Who, deployment: &Value, environment: &Value, note: Opti
     page(&format!("Deployment {id}"), Some(who), &body)
 }
 
-/// The part of the deployment page that changes: status, weights, timeline and buttons.
-pub fn deployment_live(who: &Who, deployment: &Value, environment: &Value) -> String {
+/// The part of the deployment page that changes: status, weights, timeline, buttons, the
+/// analysis (charts, verdict, checks), the gates and the checklist.
+pub fn deployment_live(who: &Who, deployment: &Value, environment: &Value, record: &Record) -> String {
     let id = plain(&deployment["id"]);
     let env = plain(&deployment["environment"]);
     let state = plain(&deployment["status"]);
@@ -501,6 +686,7 @@ pub fn deployment_live(who: &Who, deployment: &Value, environment: &Value) -> St
         deployment["reason"].as_str().map(|reason| format!(" — {}", text(reason))).unwrap_or_default(),
         weights(&environment["weights"])
     );
+    body.push_str(&analysis_section(deployment, &record.events));
     body.push_str(r#"<section><h2>Steps</h2><ol class="timeline" id="timeline">"#);
     for step in deployment["steps"].as_array().into_iter().flatten() {
         let step_state = plain(&step["state"]);
@@ -560,6 +746,192 @@ pub fn deployment_live(who: &Who, deployment: &Value, environment: &Value) -> St
     if !actions.is_empty() {
         let _ = write!(body, r#"<section id="actions"><h2>Actions</h2>{actions}</section>"#);
     }
+    body.push_str(&gates_section(deployment, &record.events, record.plan.as_ref()));
+    if let Some(checklist) = &record.checklist {
+        body.push_str(&checklist_section(checklist));
+    }
+    body
+}
+
+/// A verdict or status word, marked for colour (the word itself carries the meaning).
+fn verdict_word(word: &str) -> String {
+    let class = match word {
+        "pass" | "passed" => "status-pass",
+        "fail" | "failed" => "status-fail",
+        _ => "status-other",
+    };
+    format!(r#"<strong class="{class}">{}</strong>"#, text(word))
+}
+
+/// `events of trials (share)`, from a check's tally.
+fn tally(tally: &Value) -> String {
+    match (tally["events"].as_u64(), tally["trials"].as_u64()) {
+        (Some(events), Some(trials)) if trials > 0 => {
+            format!("{events} of {trials} ({:.2}%)", events as f64 * 100.0 / trials as f64)
+        }
+        (Some(_), Some(_)) => "no requests yet".to_owned(),
+        _ => "—".to_owned(),
+    }
+}
+
+/// The analysis: charts of the latest hold, the latest report's verdict and summary, and
+/// every check's figures.
+fn analysis_section(deployment: &Value, events: &Value) -> String {
+    let mut body = String::from(
+        r#"<section id="analysis" aria-labelledby="analysis-heading"><h2 id="analysis-heading">Analysis</h2>"#,
+    );
+    let Some(report) = super::charts::latest_analysis(events) else {
+        body.push_str(
+            r#"<p id="analysis-none">No analysis report yet. Reports come every two seconds during a <code>hold</code> or <code>bake</code> when the environment declares <code>analysis</code>.</p></section>"#,
+        );
+        return body;
+    };
+    let stable = deployment["from_version"].as_str().unwrap_or("the previous release");
+    let charts = super::charts::analysis_charts(events, &plain(&deployment["version"]), stable);
+    if !charts.is_empty() {
+        body.push_str(r#"<div class="charts">"#);
+        for chart in &charts {
+            body.push_str(&super::charts::figure(chart));
+        }
+        body.push_str("</div>");
+    }
+    let _ = write!(
+        body,
+        r#"<p id="analysis-verdict">Verdict: {} — {}</p><p class="hint">{} look(s); false positive rate {}{}.</p>"#,
+        verdict_word(&plain(&report["verdict"])),
+        text(&plain(&report["summary"])),
+        text(&plain(&report["looks"])),
+        text(&plain(&report["false_positive_rate"])),
+        report["decided_at"].as_str().map(|at| format!("; decided at {}", text(at))).unwrap_or_default()
+    );
+    for note in report["notes"].as_array().into_iter().flatten() {
+        let _ = write!(body, r#"<p class="hint">Note: {}</p>"#, text(&plain(note)));
+    }
+    body.push_str(
+        r#"<div class="table-wrap"><table class="stack" id="analysis-checks"><caption class="visually-hidden">Checks of the latest analysis report</caption><thead><tr><th scope="col">Check</th><th scope="col">Status</th><th scope="col">Fails if</th><th scope="col">New version</th><th scope="col">Compared with</th><th scope="col">Evidence</th></tr></thead><tbody>"#,
+    );
+    for check in report["checks"].as_array().into_iter().flatten() {
+        let evidence = match (check["p_value"].as_f64(), check["value"].as_f64()) {
+            (Some(p), _) => format!("p = {p:.3}"),
+            (None, Some(value)) => format!("value {value}"),
+            (None, None) => String::new(),
+        };
+        let detail = check["detail"].as_str().map(|detail| format!(" {}", text(detail))).unwrap_or_default();
+        let _ = write!(
+            body,
+            r#"<tr><td data-label="Check"><code>{}</code></td><td data-label="Status">{}</td><td data-label="Fails if">{}</td><td data-label="New">{}</td><td data-label="Compared">{}</td><td data-label="Evidence">{}{detail}</td></tr>"#,
+            text(&plain(&check["name"])),
+            verdict_word(&plain(&check["status"])),
+            text(&plain(&check["fails_if"])),
+            text(&tally(&check["canary"])),
+            text(&tally(&check["reference"])),
+            text(&evidence),
+        );
+    }
+    body.push_str("</tbody></table></div></section>");
+    body
+}
+
+/// The gates: what the `check the gates` step recorded, the findings lifted by overrides when
+/// the deployment was created, and, while it awaits approval, the gates as they judge now.
+fn gates_section(deployment: &Value, events: &Value, plan: Option<&Value>) -> String {
+    let mut body =
+        String::from(r#"<section id="gates" aria-labelledby="gates-heading"><h2 id="gates-heading">Gates</h2>"#);
+    let gate_steps: Vec<&Value> =
+        deployment["steps"].as_array().into_iter().flatten().filter(|step| step["step"]["step"] == "gates").collect();
+    if gate_steps.is_empty() {
+        body.push_str(
+            "<p>This deployment has no gates step (a rollback returns to a release the gates let through before).</p>",
+        );
+    }
+    for step in gate_steps {
+        let state = plain(&step["state"]);
+        let word = match state.as_str() {
+            "done" => "pass",
+            "failed" => "fail",
+            other => other,
+        };
+        let _ = write!(
+            body,
+            r#"<p id="gates-verdict">Check the gates: {}{}</p>"#,
+            verdict_word(word),
+            step["detail"].as_str().map(|detail| format!(" — {}", text(detail))).unwrap_or_default()
+        );
+    }
+    body.push_str(r#"<p class="hint">The gates run again right before the new version's first traffic; a deny finding then fails the deployment.</p>"#);
+    let created = events.as_array().into_iter().flatten().find(|event| event["kind"] == "created");
+    let lifted: Vec<&Value> =
+        created.and_then(|event| event["data"]["overrides"].as_array()).into_iter().flatten().collect();
+    if !lifted.is_empty() {
+        body.push_str("<h3>Findings lifted for this deployment</h3><ul class=\"findings\">");
+        for lift in lifted {
+            let _ = write!(
+                body,
+                "<li><strong>{} {}</strong>: {} — overridden: {}</li>",
+                text(&plain(&lift["rule"])),
+                text(&plain(&lift["name"])),
+                text(&plain(&lift["message"])),
+                text(&plain(&lift["reason"]))
+            );
+        }
+        body.push_str("</ul>");
+    }
+    if let Some(plan) = plan {
+        body.push_str(r#"<h3>As the gates judge it now</h3><ul class="findings" id="gates-now">"#);
+        for gate in plan["gates"].as_array().into_iter().flatten() {
+            let _ = write!(
+                body,
+                "<li>{} <strong>{}</strong>: {}{}</li>",
+                verdict_word(&plain(&gate["verdict"])),
+                text(&plain(&gate["name"])),
+                text(&plain(&gate["detail"])),
+                gate["hint"]
+                    .as_str()
+                    .map(|hint| format!(" <span class=\"hint\">Hint: {}</span>", text(hint)))
+                    .unwrap_or_default()
+            );
+        }
+        body.push_str("</ul>");
+    }
+    body.push_str("</section>");
+    body
+}
+
+/// The post-deployment checklist: each item with pass, fail or unknown and its evidence, and
+/// the SG0305 findings its failures raise.
+fn checklist_section(checklist: &Value) -> String {
+    let mut body = format!(
+        r#"<section id="checklist" aria-labelledby="checklist-heading"><h2 id="checklist-heading">Post-deployment checklist</h2><p>{}</p>
+<div class="table-wrap"><table class="stack"><thead><tr><th scope="col">Item</th><th scope="col">Result</th><th scope="col">Evidence</th></tr></thead><tbody>"#,
+        text(&plain(&checklist["summary"]))
+    );
+    for item in checklist["items"].as_array().into_iter().flatten() {
+        let _ = write!(
+            body,
+            r#"<tr><td data-label="Item">{}</td><td data-label="Result">{}</td><td data-label="Evidence">{}</td></tr>"#,
+            text(&plain(&item["item"])),
+            verdict_word(&plain(&item["status"])),
+            text(&plain(&item["evidence"]))
+        );
+    }
+    body.push_str("</tbody></table></div>");
+    let findings = checklist["findings"].as_array().cloned().unwrap_or_default();
+    if findings.is_empty() {
+        body.push_str("<p>No finding: nothing on the checklist failed.</p>");
+    } else {
+        body.push_str(r#"<h3>Findings</h3><ul class="findings">"#);
+        for finding in &findings {
+            let _ = write!(
+                body,
+                "<li><strong>{}</strong> ({}): {}</li>",
+                text(&plain(&finding["rule"])),
+                text(&plain(&finding["severity"])),
+                text(&plain(&finding["message"]))
+            );
+        }
+        body.push_str("</ul>");
+    }
+    body.push_str("</section>");
     body
 }
 
@@ -625,7 +997,12 @@ mod tests {
         ];
         for (role, environments, state, expected) in cases {
             let deployment = json!({"id": 7, "environment": "staging", "version": "v2", "status": state, "steps": []});
-            let html = deployment_live(&who(role, environments.clone()), &deployment, &json!({"weights": []}));
+            let html = deployment_live(
+                &who(role, environments.clone()),
+                &deployment,
+                &json!({"weights": []}),
+                &Record::default(),
+            );
             for action in ["approve", "reject", "resume", "abort"] {
                 assert_eq!(
                     html.contains(&format!("action=\"/deployments/7/{action}\"")),
@@ -660,6 +1037,7 @@ mod tests {
             let html = super::environments(
                 &who(role, environments.clone()),
                 &json!([environment.clone()]),
+                &HashMap::new(),
                 &HashMap::new(),
                 None,
             );
@@ -739,11 +1117,168 @@ mod tests {
             &deployment,
             &json!({"weights": [
             {"version": "\"><script>", "weight": 10.0}]}),
+            &Record::default(),
         );
         for raw in ["<script>", "<img", "<i>", "<reason>"] {
             assert!(!html.contains(raw), "`{raw}` is not escaped:\n{html}");
         }
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{html}");
         assert!(page("t", Some(&who(Role::Viewer, None)), "").contains("&lt;b&gt;someone&lt;/b&gt;"));
+    }
+
+    fn analysed(verdict: &str) -> Value {
+        json!({"kind": "progress", "step_index": 4, "data": {"analysis": {
+            "verdict": verdict, "summary": "fail: `errors_vs_stable`: <worse>", "looks": 7, "false_positive_rate": 0.05,
+            "hold": {"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T00:01:00Z"}, "window_end": "2026-01-01T00:00:06Z",
+            "notes": ["a <note>"],
+            "checks": [{"name": "errors_vs_stable", "status": "fail", "fails_if": "the error rate is higher",
+                        "canary": {"events": 30, "trials": 100}, "reference": {"events": 1, "trials": 100}, "p_value": 0.001},
+                       {"name": "metric:queue", "status": "pass", "fails_if": "the value rises above 5", "value": 2.0,
+                        "detail": "<cmd>"}]}}})
+    }
+
+    /// The analysis, gates and checklist sections of the deployment page, from what the API
+    /// answers; each case lists what must show and what must not.
+    #[test]
+    fn the_deployment_page_shows_the_analysis_the_gates_and_the_checklist() {
+        let deployment = json!({"id": 7, "environment": "staging", "version": "v3", "from_version": "v1",
+            "status": "running", "steps": [
+                {"state": "done", "description": "check the gates", "step": {"step": "gates"},
+                 "detail": "no gate refuses (1 warning(s), 1 finding(s) overridden)"},
+                {"state": "running", "description": "hold", "step": {"step": "hold"}}]});
+        let created = json!({"kind": "created", "data": {"overrides": [
+            {"rule": "SG0101", "name": "mutable-artifact", "reason": "hotfix <now>", "message": "m"}]}});
+        let checklist = json!({"summary": "post-deployment checklist: 1 passed, 1 failed, 0 unknown",
+            "items": [{"item": "health", "status": "pass", "evidence": "1 of 1 healthy"},
+                      {"item": "change log", "status": "fail", "evidence": "no <entry>"}],
+            "findings": [{"rule": "SG0305", "severity": "warn", "message": "change log: no entry"}]});
+        let plan = json!({"gates": [{"name": "SG0201 no-tests", "verdict": "warn", "detail": "no tests", "hint": "add some"}]});
+        let cases: [(Record, &[&str], &[&str]); 4] = [
+            (
+                Record::default(),
+                &[
+                    r#"id="analysis-none""#,
+                    r#"id="gates-verdict">Check the gates: <strong class="status-pass">pass</strong>"#,
+                ][..],
+                &["<svg", r#"id="checklist""#, "Findings lifted", r#"id="gates-now""#][..],
+            ),
+            (
+                Record { events: json!([created.clone(), analysed("pending"), analysed("fail")]), ..Record::default() },
+                &[
+                    r#"<svg id="chart-errors""#,
+                    r#"data-series="v3 (new)""#,
+                    r#"data-series="v1 (stable)""#,
+                    r#"Verdict: <strong class="status-fail">fail</strong> — fail: `errors_vs_stable`: &lt;worse&gt;"#,
+                    "30 of 100 (30.00%)",
+                    "1 of 100 (1.00%)",
+                    "p = 0.001",
+                    "value 2 &lt;cmd&gt;",
+                    "Note: a &lt;note&gt;",
+                    "<strong>SG0101 mutable-artifact</strong>: m — overridden: hotfix &lt;now&gt;",
+                ][..],
+                &[r#"id="analysis-none""#, "<worse>", "<cmd>", "<now>"][..],
+            ),
+            (
+                Record { checklist: Some(checklist), ..Record::default() },
+                &[
+                    r#"<section id="checklist""#,
+                    "1 passed, 1 failed, 0 unknown",
+                    r#"<td data-label="Result"><strong class="status-fail">fail</strong></td><td data-label="Evidence">no &lt;entry&gt;</td>"#,
+                    "<strong>SG0305</strong> (warn): change log: no entry",
+                ][..],
+                &["<entry>"][..],
+            ),
+            (
+                Record { plan: Some(plan), ..Record::default() },
+                &[r#"id="gates-now""#, "<strong>SG0201 no-tests</strong>: no tests", "Hint: add some"][..],
+                &[][..],
+            ),
+        ];
+        for (record, shown, absent) in cases {
+            let html = deployment_live(&who(Role::Viewer, None), &deployment, &json!({"weights": []}), &record);
+            for part in shown {
+                assert!(html.contains(part), "`{part}` missing:\n{html}");
+            }
+            for part in absent {
+                assert!(!html.contains(part), "`{part}` should not show:\n{html}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_release_shows_where_it_runs_and_its_evidence_in_words() {
+        let environments = json!([
+            {"name": "staging", "active": {"version": "v2"}, "previous": {"version": "v1", "warm_until": "2026-01-01T00:10:00Z"},
+             "deployment": null},
+            {"name": "production", "active": {"version": "v1"}, "previous": null, "deployment": {"id": 9, "version": "v2"}},
+        ]);
+        let cases = [
+            ("v1", &["previous in staging, warm until 2026-01-01T00:10:00Z", "active in production"][..]),
+            ("v2", &["active in staging", "being deployed to production (deployment 9)"][..]),
+            ("v3", &[][..]),
+        ];
+        for (version, expected) in cases {
+            assert_eq!(deployed_where(version, &environments), expected, "{version}");
+        }
+        let full = json!({"tests": {"exit_code": 0, "junit": {"tests": 12, "failures": 0, "errors": 0, "skipped": 1}},
+            "secrets": {"scanned": "commit abc", "source": [{"rule": "aws"}], "artifact": []},
+            "migrations": {"rehearsal": {"passed": true}}, "changelog": {"markdown": "- fixed <b>"}});
+        let cases = [
+            (
+                full.clone(),
+                vec![
+                    ("Tests", "passed: 12 tests, 0 failures, 0 errors, 1 skipped"),
+                    ("Secret scan", "1 secret(s) found in commit abc, 0 in the artifact"),
+                    ("Migrations", "rehearsal passed"),
+                ],
+            ),
+            (
+                json!({"tests": {"exit_code": 2, "junit": null}, "secrets": {"scanned": "the working tree", "source": [], "artifact": []},
+                       "migrations": {"rehearsal": null}}),
+                vec![
+                    ("Tests", "failed (exit code 2)"),
+                    ("Secret scan", "no secret found in the working tree or the artifact"),
+                    ("Migrations", "not rehearsed"),
+                ],
+            ),
+            (
+                json!({"tests": null, "secrets": null, "migrations": null}),
+                vec![("Tests", "no test evidence"), ("Secret scan", "not scanned"), ("Migrations", "none")],
+            ),
+            (Value::Null, vec![("Evidence", "none recorded")]),
+        ];
+        for (evidence, expected) in cases {
+            let lines = evidence_lines(&evidence);
+            let lines: Vec<(&str, &str)> = lines.iter().map(|(what, line)| (*what, line.as_str())).collect();
+            assert_eq!(lines, expected, "{evidence}");
+        }
+        let list = json!([{"version": "v2", "digest": "sha256:ab", "evidence": full, "created": "t", "creator": "c"}]);
+        let html = releases(&who(Role::Viewer, None), &list, &environments);
+        assert!(
+            html.contains(r#"<td data-label="Deployed" class="deployed"><ul class="plain"><li>active in staging</li>"#),
+            "{html}"
+        );
+        assert!(html.contains("<pre>- fixed &lt;b&gt;</pre>") && !html.contains("<b>"), "{html}");
+    }
+
+    #[test]
+    fn an_environment_lists_its_open_findings() {
+        let drift = json!({"findings": [{"rule": "SG0403", "name": "unmanaged-instance", "severity": "warn",
+                                        "message": "instance <x> runs", "hint": "stop it"}]});
+        let cases = [
+            (
+                Ok(drift),
+                &["<strong>SG0403 unmanaged-instance</strong> (warn): instance &lt;x&gt; runs", "Hint: stop it"][..],
+            ),
+            (Ok(json!({"findings": []})), &["None: what runs matches"][..]),
+            (Err("the agent is <down>".to_owned()), &["Not known: the agent is &lt;down&gt;"][..]),
+        ];
+        for (found, expected) in cases {
+            let html = open_findings("staging", &found);
+            assert!(html.starts_with(r#"<div id="findings-staging"><h3>Open findings</h3>"#), "{html}");
+            for part in expected {
+                assert!(html.contains(part), "`{part}` missing:\n{html}");
+            }
+        }
     }
 }

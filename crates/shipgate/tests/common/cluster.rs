@@ -427,3 +427,29 @@ impl Cluster {
         self.release_with(version, env, &environments, &[]);
     }
 }
+
+impl Cluster {
+    /// The events of deployment `id` recorded so far, as the API's JSON list (`Accept:
+    /// application/json`): answered at once, even while the deployment runs.
+    pub fn events_json(&self, id: u64) -> Vec<Value> {
+        let mut stream = TcpStream::connect_timeout(&self.api, Duration::from_secs(2)).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            stream,
+            "GET /api/v1/deployments/{id}/events HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {}\r\nAccept: application/json\r\nConnection: close\r\n\r\n",
+            self.token
+        )
+        .unwrap();
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).unwrap();
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let (head, rest) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+            dechunk(rest)
+        } else {
+            rest.to_owned()
+        };
+        serde_json::from_str(&body).unwrap()
+    }
+}
