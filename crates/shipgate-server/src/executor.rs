@@ -943,6 +943,8 @@ impl Executor {
         for instance in self.live(&run.service, &to).await? {
             self.agent.stop_instance(&instance.id).await?;
         }
+        // Every deployment that ran gets its checklist, a rolled-back one too: it says what failed.
+        self.record_checklist(run).await?;
         run.row.status = final_status.into();
         run.row.finished = Some(now());
         let message = match &run.plan.from {
