@@ -369,15 +369,18 @@ pub(crate) const VULNERABLE_DEPENDENCY: RuleDoc = RuleDoc {
     severity: Deny,
     elsewhere: Some(Warn),
     overridable: true,
-    implemented: false,
+    implemented: true,
     practice: VULNERABILITIES,
     summary: "a declared scanner reported an error-level result for the release",
     docs: "\
 **Why.** A known vulnerability in a dependency or the base image is the cheapest attack there
 is.
 
-**What it checks (planned).** The SARIF that the `[pipeline] scan` commands wrote for this
-release holds results of level `error`. Warnings from scanners become `warn` findings.
+**What it checks.** The SARIF logs kept with the release (`shipgate pipeline run` passes its
+`[pipeline] scan` commands' logs to `release create --sarif`) hold results of level `error`: one
+finding at this rule's severity naming the first three. Results of level `warning` make one `warn`
+finding. (The pipeline's scan stage already stops on an `error` result; this rule also judges
+releases created outside it.)
 
 **How to fix.** Upgrade the dependency or base image; if the result does not apply, record an
 override with the reason.

@@ -77,6 +77,24 @@ pub struct ReleaseFacts {
     /// release is unsigned.
     #[serde(default)]
     pub signature: Option<SignatureCheck>,
+    /// The results of the scanners' SARIF logs kept with the release (`release create
+    /// --sarif`); `None` when none was kept.
+    #[serde(default)]
+    pub scanner_findings: Option<Vec<ScannerFinding>>,
+}
+
+/// One result of a scanner's SARIF log, as the release keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScannerFinding {
+    /// The tool that reported it, e.g. `trivy`.
+    pub tool: String,
+    pub rule: String,
+    /// SARIF's level: `error`, `warning` or `note`.
+    pub level: String,
+    pub message: String,
+    /// `path:line`, when the result has one.
+    #[serde(default)]
+    pub location: Option<String>,
 }
 
 /// What checking a release's signature found.

@@ -31,7 +31,7 @@ pub use config::config_digest;
 pub use facts::SignatureCheck;
 pub use facts::{
     DeploymentFact, DesiredState, Facts, ForeignListener, JunitSummary, MigrationEvidence, ObservedInstance,
-    ObservedState, ReleaseFacts, Residency, SecretFinding, SecretScan, TestEvidence,
+    ObservedState, ReleaseFacts, Residency, ScannerFinding, SecretFinding, SecretScan, TestEvidence,
 };
 pub use facts::{SecretsFacts, StoredSecret};
 pub use finding::{Finding, Severity, Subject, denies, sort_findings};

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shipgate_policy::{
     DeploymentFact, DesiredState, Facts, Finding, Lifting, MigrationEvidence, ObservedInstance, ObservedState,
-    ReleaseFacts, Residency, SecretScan, SignatureCheck, TestEvidence,
+    ReleaseFacts, Residency, ScannerFinding, SecretScan, SignatureCheck, TestEvidence,
 };
 use shipgate_store::{DeploymentRow, EnvironmentRow, ReleaseRow};
 
@@ -77,6 +77,9 @@ pub async fn gather(
         evidence.as_ref().and_then(|value| serde_json::from_value::<TestEvidence>(value.get("tests")?.clone()).ok());
     let secret_scan =
         evidence.as_ref().and_then(|value| serde_json::from_value::<SecretScan>(value.get("secrets")?.clone()).ok());
+    let scanner_findings = evidence.as_ref().and_then(|value| {
+        serde_json::from_value::<Vec<ScannerFinding>>(value.get("scanners")?.get("findings")?.clone()).ok()
+    });
     let signature = crate::service::release_signature(release)
         .map(|minisig| check_signature(&spec.artifact.trusted_keys, &release.digest, &minisig));
     let migrations = evidence.as_ref().and_then(|value| {
@@ -106,6 +109,7 @@ pub async fn gather(
             migrations,
             secret_scan,
             signature,
+            scanner_findings,
         },
         history,
         now: jiff::Timestamp::now(),

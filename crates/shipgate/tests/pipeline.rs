@@ -112,6 +112,72 @@ impl Project {
     }
 }
 
+/// A SARIF log with one result of `level`.
+fn sarif(level: &str, rule: &str) -> String {
+    format!(
+        r#"{{"version": "2.1.0", "runs": [{{"tool": {{"driver": {{"name": "audit"}}}}, "results": [
+            {{"ruleId": "{rule}", "level": "{level}", "message": {{"text": "vulnerable crate"}},
+             "locations": [{{"physicalLocation": {{"artifactLocation": {{"uri": "Cargo.lock"}}, "region": {{"startLine": 7}}}}}}]}}]}}]}}"#
+    )
+}
+
+/// A release created outside the pipeline with an error-level SARIF log is refused in
+/// production by SG0110 (and only warned about in staging).
+#[test]
+fn an_error_level_scanner_result_kept_with_a_release_refuses_production() {
+    let cluster = Cluster::start(None, 0);
+    let log = cluster.path("audit.sarif");
+    std::fs::write(&log, sarif("error", "RUSTSEC-2026-0001")).unwrap();
+    let environments = format!(
+        "[environments.staging]\nlisten = \"{}\"\n[environments.production]\nlisten = \"127.0.0.1:{}\"\nrequires = [\"staging\"]\n",
+        cluster.listen,
+        free_port()
+    );
+    cluster.release_with("v1", "", &environments, &["--sarif", log.to_str().unwrap()]);
+    let verdict = |env: &str| -> Vec<String> {
+        let (_, stdout, stderr) = cluster.cli(&["check", env, "--release", "v1", "--format", "json"]);
+        let checked: Value = serde_json::from_str(&stdout).unwrap_or_else(|_| panic!("{stderr}"));
+        checked["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|finding| finding["rule"] == "SG0110")
+            .map(|finding| {
+                format!("{} {}", finding["severity"].as_str().unwrap(), finding["message"].as_str().unwrap())
+            })
+            .collect()
+    };
+    assert_eq!(
+        verdict("production"),
+        [
+            "deny the scanners reported 1 result of level `error` for release `v1`: audit `RUSTSEC-2026-0001` at Cargo.lock:7: vulnerable crate"
+        ]
+    );
+    assert_eq!(verdict("staging").len(), 1);
+    assert!(verdict("staging")[0].starts_with("warn "));
+    // Not a SARIF log: refused before anything is stored.
+    std::fs::write(&log, "{}").unwrap();
+    let project = cluster.path("project-v1");
+    let output = Command::new(env!("CARGO_BIN_EXE_shipgate"))
+        .current_dir(&project)
+        .args([
+            "release",
+            "create",
+            "--version",
+            "v2",
+            "--test-exit",
+            "0",
+            "--sarif",
+            log.to_str().unwrap(),
+            "--data-dir",
+        ])
+        .arg(cluster.path("data"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("is not a SARIF log"));
+}
+
 fn version_of(commit: &str) -> String {
     format!("git-{}", &commit[..12])
 }
@@ -136,7 +202,9 @@ fn item<'a>(checklist: &'a Value, name: &str) -> &'a Value {
 fn commits_go_to_production_with_a_rollback_rehearsal_and_resume_skips_what_succeeded() {
     let cluster = Cluster::start(None, 0);
     let project = Project::new(&cluster);
-    project.spec(&cluster, "", "", "");
+    // A scanner with one warning: it does not stop the pipeline, and goes with the release.
+    project.write("scan.sarif", &sarif("warning", "RUSTSEC-2026-0002"));
+    project.spec(&cluster, "", "", "scan = [\"cat scan.sarif\"]");
     let first = project.commit("feat: the first version");
 
     let (code, _, stderr) = project.run(&cluster, &[]);
@@ -148,6 +216,16 @@ fn commits_go_to_production_with_a_rollback_rehearsal_and_resume_skips_what_succ
         .map(|stage| ((*stage).to_owned(), "succeeded".to_owned()))
         .collect();
     assert_eq!(project.stages(), all);
+    let (_, release) = cluster.call("GET", &format!("/api/v1/releases/{}", version_of(&first)), None);
+    let kept = &release["evidence"]["scanners"]["findings"];
+    assert_eq!((kept[0]["rule"].as_str(), kept[0]["level"].as_str()), (Some("RUSTSEC-2026-0002"), Some("warning")));
+    let (code, stdout, stderr) =
+        cluster.cli(&["check", "production", "--release", &version_of(&first), "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let checked: Value = serde_json::from_str(&stdout).unwrap();
+    let sg0110: Vec<&Value> =
+        checked["findings"].as_array().unwrap().iter().filter(|finding| finding["rule"] == "SG0110").collect();
+    assert!(sg0110.len() == 1 && sg0110[0]["severity"] == "warn", "{checked:#}");
 
     project.write("src/main.txt", "hello again\n");
     let second = project.commit("fix: answer politely");

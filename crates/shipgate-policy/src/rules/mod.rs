@@ -31,6 +31,7 @@ const CHECKS: &[Check] = &[
     release::version_label_reused,
     release::test_evidence,
     release::vulnerability_scan,
+    release::vulnerable_dependency,
     release::migration_rehearsal,
     release::secret_scan,
     secrets::not_set,

@@ -6,10 +6,10 @@ use super::{Context, count, short};
 use crate::catalog::{
     ARTIFACT_NOT_CONTENT_ADDRESSED, IMAGE_TAG_WITHOUT_DIGEST, MIGRATION_NOT_REHEARSED, MISSING_TEST_EVIDENCE,
     MUTABLE_ARTIFACT, MUTABLE_VERSION_LABEL, NO_VULNERABILITY_SCAN, TESTS_FAILED, TESTS_INCOMPLETE,
-    VERSION_LABEL_REUSED,
+    VERSION_LABEL_REUSED, VULNERABLE_DEPENDENCY,
 };
 use crate::catalog::{SECRET_IN_ARTIFACT, SECRET_IN_SOURCE};
-use crate::finding::Finding;
+use crate::finding::{Finding, Severity};
 use crate::image::parse_image_reference;
 
 /// Words that name whatever was built or pushed last, not one build.
@@ -316,6 +316,42 @@ pub(super) fn test_evidence(context: &Context<'_>, out: &mut Vec<Finding>) {
             format!("the test evidence of release `{version}` is incomplete: {}", gaps.join("; ")),
             hints.join("; "),
             subject(),
+        ));
+    }
+}
+
+/// SG0110: what the scanners reported for the release: `error` results at the rule's
+/// severity (deny in production), `warning` results as a warn finding.
+pub(super) fn vulnerable_dependency(context: &Context<'_>, out: &mut Vec<Finding>) {
+    let Some(found) = &context.facts.release.scanner_findings else { return };
+    let Some(severity) = context.severity(&VULNERABLE_DEPENDENCY) else { return };
+    let version = context.version();
+    for (level, severity) in [("error", severity), ("warning", Severity::Warn)] {
+        let results: Vec<_> = found.iter().filter(|finding| finding.level == level).collect();
+        if results.is_empty() {
+            continue;
+        }
+        let mut named: Vec<String> = results
+            .iter()
+            .take(3)
+            .map(|finding| {
+                let at = finding.location.as_deref().map(|at| format!(" at {at}")).unwrap_or_default();
+                format!("{} `{}`{at}: {}", finding.tool, finding.rule, finding.message)
+            })
+            .collect();
+        if results.len() > 3 {
+            named.push(format!("and {} more", results.len() - 3));
+        }
+        out.push(Finding::new(
+            &VULNERABLE_DEPENDENCY,
+            severity,
+            format!(
+                "the scanners reported {} of level `{level}` for release `{version}`: {}",
+                count(results.len() as u64, "result"),
+                named.join("; ")
+            ),
+            "upgrade the dependency or base image and create a new release; if a result does not apply, override with the reason",
+            context.at(&["pipeline", "scan"]),
         ));
     }
 }

@@ -110,6 +110,7 @@ fn facts(environment: &str, spec_text: &str) -> Facts {
                 artifact: Vec::new(),
             }),
             signature: Some(SignatureCheck::Verified { key_id: "D8E83DBC56DC68E5".to_owned() }),
+            scanner_findings: None,
         },
         history: vec![deployment("staging", "1.4.2", DIGEST, CONFIG, "succeeded")],
         now: "2026-03-03T10:00:00Z".parse().unwrap(),
@@ -160,6 +161,18 @@ fn case(
 }
 
 fn no_change(_: &mut Facts) {}
+
+const SCANNER_HINT: &str = "upgrade the dependency or base image and create a new release; if a result does not apply, override with the reason";
+
+fn scanner_finding(level: &str, rule: &str, location: Option<&str>) -> crate::facts::ScannerFinding {
+    crate::facts::ScannerFinding {
+        tool: "trivy".to_owned(),
+        rule: rule.to_owned(),
+        level: level.to_owned(),
+        message: "xz backdoor".to_owned(),
+        location: location.map(str::to_owned),
+    }
+}
 
 const PIN_HINT_REGISTRY: &str = "pin the image by digest: `registry.example.com/hello@sha256:<digest>`; `docker buildx imagetools inspect registry.example.com/hello` prints the digest";
 const TEST_HINT: &str = "declare the test commands in `[pipeline] test` and create the release through the pipeline, so their exit status and JUnit summary are recorded with it";
@@ -704,6 +717,52 @@ fn cases() -> Vec<Case> {
             "staging",
             &[("scan = [\"trivy fs --format sarif .\"]\n", "")],
             no_change,
+            &[],
+        ),
+        // --- SG0110 vulnerable-dependency --------------------------------------------------------
+        case(
+            "SG0110: an error-level scanner result refuses production; warnings warn",
+            "production",
+            &[],
+            |f| {
+                f.release.scanner_findings = Some(vec![
+                    scanner_finding("error", "CVE-2024-3094", Some("Cargo.lock:7")),
+                    scanner_finding("warning", "CVE-2023-1", None),
+                    scanner_finding("note", "style", None),
+                ])
+            },
+            &[
+                (
+                    "SG0110",
+                    Deny,
+                    "the scanners reported 1 result of level `error` for release `1.4.2`: trivy `CVE-2024-3094` at Cargo.lock:7: xz backdoor",
+                    SCANNER_HINT,
+                ),
+                (
+                    "SG0110",
+                    Warn,
+                    "the scanners reported 1 result of level `warning` for release `1.4.2`: trivy `CVE-2023-1`: xz backdoor",
+                    SCANNER_HINT,
+                ),
+            ],
+        ),
+        case(
+            "SG0110 elsewhere: an error-level result only warns",
+            "staging",
+            &[],
+            |f| f.release.scanner_findings = Some(vec![scanner_finding("error", "CVE-2024-3094", None)]),
+            &[(
+                "SG0110",
+                Warn,
+                "the scanners reported 1 result of level `error` for release `1.4.2`: trivy `CVE-2024-3094`: xz backdoor",
+                SCANNER_HINT,
+            )],
+        ),
+        case(
+            "SG0110 quiet: notes only",
+            "production",
+            &[],
+            |f| f.release.scanner_findings = Some(vec![scanner_finding("note", "style", None)]),
             &[],
         ),
         // --- SG0201 staging-first, SG0202 config-through-staging -----------------------------------

@@ -18,6 +18,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod release;
 pub mod rollback;
+mod sarif;
 pub mod scan;
 mod schema;
 pub mod secrets;

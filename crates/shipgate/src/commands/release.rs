@@ -70,6 +70,11 @@ pub struct CreateArgs {
     pub no_tests: bool,
     #[command(flatten)]
     pub signing: SignArgs,
+    /// A scanner's SARIF 2.1.0 log about this release (repeatable): its results are kept with
+    /// the release, and the gates judge them (SG0110: an `error` result refuses production).
+    /// `shipgate pipeline run` passes its scanners' logs.
+    #[arg(long, value_name = "FILE")]
+    pub sarif: Vec<PathBuf>,
     /// The release's change log entry (Markdown, e.g. from `shipgate changelog`), kept with
     /// it; the post-deployment checklist looks for it. `shipgate pipeline run` writes one.
     #[arg(long, value_name = "FILE")]
@@ -141,13 +146,33 @@ fn release_evidence(
     secrets: &serde_json::Value,
     signature: Option<&serde_json::Value>,
     changelog: Option<&str>,
+    scanners: Option<&serde_json::Value>,
 ) -> Option<String> {
     let changelog = changelog.map(|markdown| serde_json::json!({"markdown": markdown}));
     Some(
         serde_json::json!({"tests": tests, "migrations": migrations, "secrets": secrets, "signature": signature,
-                           "changelog": changelog})
+                           "changelog": changelog, "scanners": scanners})
         .to_string(),
     )
+}
+
+/// The findings of the SARIF logs `--sarif` names, as the evidence keeps them; `None` without any.
+fn scanner_evidence(args: &CreateArgs) -> Result<Option<serde_json::Value>, Failure> {
+    if args.sarif.is_empty() {
+        return Ok(None);
+    }
+    let mut findings = Vec::new();
+    for path in &args.sarif {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the SARIF log `{}`", path.display()))
+            .map_err(Failure::usage)?;
+        let found = super::sarif::findings(&text).map_err(|why| {
+            Failure::usage(anyhow!("`{}` is not a SARIF log: {why}", path.display()))
+                .hint("pass the file a scanner wrote with its SARIF output format, e.g. `trivy fs --format sarif .`")
+        })?;
+        findings.extend(found);
+    }
+    Ok(Some(serde_json::json!({"logs": args.sarif.len(), "findings": findings})))
 }
 
 /// The change log entry `--changelog` names.
@@ -384,6 +409,7 @@ fn create(store_args: &StoreArgs, args: &CreateArgs, out: &Output) -> Result<Exi
     };
     let signing_key = signing_key(&args.signing, &spec)?;
     let changelog = changelog_entry(args)?;
+    let scanners = scanner_evidence(args)?;
     let evidence = test_evidence(args, &spec, &folder, out)?;
     let artifacts_root = data_dir(store_args)?.join("artifacts");
     let migrations = migrations_evidence(&spec, &folder, &artifacts_root)?;
@@ -415,6 +441,7 @@ fn create(store_args: &StoreArgs, args: &CreateArgs, out: &Output) -> Result<Exi
             &secrets,
             signature.as_ref(),
             changelog.as_deref(),
+            scanners.as_ref(),
         ),
     };
     let outcome = ledger.store().transact(|tx| {

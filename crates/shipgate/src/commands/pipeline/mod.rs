@@ -7,7 +7,6 @@
 
 mod report;
 mod route;
-mod sarif;
 mod stages;
 mod state;
 

@@ -12,11 +12,10 @@ use shipgate_spec::Spec;
 
 use super::report::{Log, Ran};
 use super::route::Route;
-use super::sarif;
 use super::state::{RunState, StageId, StageRecord, StageStatus};
 use crate::client::{Client, Deployment, Rollback, segment};
-use crate::commands::plan;
 use crate::commands::show::printable;
+use crate::commands::{plan, sarif};
 use crate::exit::Failure;
 
 /// What every stage works with.
@@ -259,19 +258,23 @@ fn scan(cx: &mut Context, state: &RunState, progress: Progress) -> Result<Done, 
     }
     let scanners = cx.spec().pipeline.scan.clone();
     let mut findings = Vec::new();
+    let mut logs = Vec::new();
     for (index, command) in scanners.iter().enumerate() {
-        findings.extend(run_scanner(cx, index, command, progress)?);
+        let (found, log) = run_scanner(cx, index, command, progress)?;
+        findings.extend(found);
+        logs.push(log);
     }
-    let count = |severity| findings.iter().filter(|finding: &&sarif::Finding| finding.severity == severity).count();
-    let (denied, warned) = (count(sarif::Severity::Deny), count(sarif::Severity::Warn));
-    let output = json!({"findings": findings});
+    let count = |level| findings.iter().filter(|finding: &&sarif::Finding| finding.level == level).count();
+    let (denied, warned) = (count(sarif::Level::Error), count(sarif::Level::Warning));
+    // The SARIF logs go with the release (`release create --sarif`), for SG0110.
+    let output = json!({"findings": findings, "sarif": logs});
     if !scanners.is_empty() {
         parts.push(format!("{} scanner(s): {denied} error(s), {warned} warning(s)", scanners.len()));
     }
     if denied > 0 {
         let report = findings
             .iter()
-            .filter(|finding| finding.severity == sarif::Severity::Deny)
+            .filter(|finding| finding.level == sarif::Level::Error)
             .take(20)
             .map(|finding| {
                 let at = finding.location.as_deref().map(|at| format!(" at {at}")).unwrap_or_default();
@@ -289,7 +292,7 @@ fn run_scanner(
     index: usize,
     command: &str,
     progress: Progress,
-) -> Result<Vec<sarif::Finding>, Stopped> {
+) -> Result<(Vec<sarif::Finding>, PathBuf), Stopped> {
     let sarif_path = cx.log.path.with_extension(format!("scan-{}.sarif", index + 1));
     let file = std::fs::File::create(&sarif_path)
         .map_err(|error| Stopped::new(format!("cannot create `{}`: {error}", sarif_path.display())))?;
@@ -303,10 +306,11 @@ fn run_scanner(
     let text = std::fs::read_to_string(&sarif_path).unwrap_or_default();
     cx.log.line(&format!("# SARIF output in {}", sarif_path.display()));
     // Scanners often exit non-zero when they find something: the SARIF log is what counts.
-    sarif::findings(&text).map_err(|why| {
+    let findings = sarif::findings(&text).map_err(|why| {
         let status = if ran.success() { String::new() } else { format!(" (it exited with {})", ran.code) };
         Stopped::new(format!("scanner `{command}` wrote no SARIF log to standard output{status}: {why}"))
-    })
+    })?;
+    Ok((findings, sarif_path))
 }
 
 fn artifact_of(state: &RunState) -> Result<String, Stopped> {
@@ -419,6 +423,9 @@ fn create_release(
     }
     if let Some(path) = changelog {
         create.extend(["--changelog".into(), path.as_os_str().to_owned()]);
+    }
+    for log in state.output(StageId::Scan)["sarif"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+        create.extend(["--sarif".into(), log.into()]);
     }
     if let Some(dir) = &cx.args.store.data_dir {
         create.extend(["--data-dir".into(), dir.clone().into_os_string()]);

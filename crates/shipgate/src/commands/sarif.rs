@@ -1,18 +1,19 @@
 //! Findings from the SARIF 2.1.0 logs that declared scanners (`[pipeline] scan`, e.g.
-//! `trivy fs --format sarif .`) write to standard output. Only what the pipeline reports is
-//! read: each result's rule, level, message and first location. Pure.
+//! `trivy fs --format sarif .`) write: the pipeline's scan stage reads them, and `release create
+//! --sarif` keeps them with the release for SG0110. Only each result's tool, rule, level, message
+//! and first location are read. Pure.
 
 use serde::Serialize;
 use serde_json::Value;
 
-/// How a result is judged: SARIF `error` stops the pipeline, `warning` is reported, `note`
-/// and `none` are listed.
+/// A result's level, as SARIF names it (`none` is kept as `note`): `error` stops the
+/// pipeline and is an SG0110 deny in production, `warning` a warn finding, `note` only listed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Severity {
-    Deny,
-    Warn,
-    Info,
+pub enum Level {
+    Error,
+    Warning,
+    Note,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -20,7 +21,7 @@ pub struct Finding {
     /// The tool that reported it (`runs[].tool.driver.name`).
     pub tool: String,
     pub rule: String,
-    pub severity: Severity,
+    pub level: Level,
     pub message: String,
     /// `path:line`, when the result has a physical location.
     pub location: Option<String>,
@@ -37,7 +38,7 @@ pub fn findings(text: &str) -> Result<Vec<Finding>, String> {
             found.push(Finding {
                 tool: tool.clone(),
                 rule: result["ruleId"].as_str().unwrap_or("-").to_owned(),
-                severity: severity(result),
+                level: level(result),
                 message: message(result),
                 location: location(result),
             });
@@ -47,14 +48,14 @@ pub fn findings(text: &str) -> Result<Vec<Finding>, String> {
 }
 
 /// SARIF's default level is `warning` (§3.27.10); `kind` other than `fail` is not a problem.
-fn severity(result: &Value) -> Severity {
+fn level(result: &Value) -> Level {
     if result["kind"].as_str().is_some_and(|kind| kind != "fail") {
-        return Severity::Info;
+        return Level::Note;
     }
     match result["level"].as_str() {
-        Some("error") => Severity::Deny,
-        Some("note" | "none") => Severity::Info,
-        _ => Severity::Warn,
+        Some("error") => Level::Error,
+        Some("note" | "none") => Level::Note,
+        _ => Level::Warning,
     }
 }
 
@@ -74,7 +75,7 @@ fn location(result: &Value) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Severity, findings};
+    use super::{Level, findings};
 
     #[test]
     fn levels_become_severities_with_rule_message_and_location() {
@@ -86,14 +87,14 @@ mod tests {
             {"ruleId": "passed", "level": "error", "kind": "pass", "message": {"text": "ok"}}
         ]}]}"#;
         let found = findings(log).unwrap();
-        let judged: Vec<_> = found.iter().map(|finding| (finding.rule.as_str(), finding.severity)).collect();
+        let judged: Vec<_> = found.iter().map(|finding| (finding.rule.as_str(), finding.level)).collect();
         assert_eq!(
             judged,
             [
-                ("CVE-2024-1", Severity::Deny),
-                ("CVE-2024-2", Severity::Warn),
-                ("style", Severity::Info),
-                ("passed", Severity::Info)
+                ("CVE-2024-1", Level::Error),
+                ("CVE-2024-2", Level::Warning),
+                ("style", Level::Note),
+                ("passed", Level::Note)
             ]
         );
         assert_eq!(found[0].tool, "trivy");
