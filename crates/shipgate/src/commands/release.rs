@@ -32,7 +32,7 @@ pub enum ReleaseCommand {
     /// lands in the audit ledger in the same transaction. A version label is immutable: creating
     /// it again with the same digest is a no-op; with another digest it is refused (exit 1).
     #[command(disable_version_flag = true)]
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// List releases, oldest first.
     List,
     /// Show one release.
