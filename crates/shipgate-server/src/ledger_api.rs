@@ -64,6 +64,27 @@ pub struct ListQuery {
     pub before: Option<String>,
 }
 
+#[cfg(test)]
+impl ListQuery {
+    /// A query string given as `(name, value)` pairs, for tests here and in the console.
+    pub(crate) fn from_pairs(pairs: &[(&str, &str)]) -> ListQuery {
+        let mut query = ListQuery::default();
+        for (name, value) in pairs {
+            let value = Some((*value).to_owned());
+            match *name {
+                "action" => query.action = value,
+                "actor" => query.actor = value,
+                "subject" => query.subject = value,
+                "env" => query.env = value,
+                "limit" => query.limit = value,
+                "before" => query.before = value,
+                other => panic!("no parameter {other}"),
+            }
+        }
+        query
+    }
+}
+
 /// Which entries a request asks for. Empty parameters mean "any", so that a form's blank
 /// fields filter nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -342,20 +363,7 @@ mod tests {
     type Pairs = Vec<(&'static str, &'static str)>;
 
     fn query(pairs: &[(&str, &str)]) -> ListQuery {
-        let mut query = ListQuery::default();
-        for (name, value) in pairs {
-            let value = Some((*value).to_owned());
-            match *name {
-                "action" => query.action = value,
-                "actor" => query.actor = value,
-                "subject" => query.subject = value,
-                "env" => query.env = value,
-                "limit" => query.limit = value,
-                "before" => query.before = value,
-                other => panic!("no parameter {other}"),
-            }
-        }
-        query
+        ListQuery::from_pairs(pairs)
     }
 
     fn filter(pairs: &[(&str, &str)]) -> Filter {

@@ -539,20 +539,7 @@ mod tests {
 
     #[test]
     fn the_ledger_page_asks_the_api_for_its_non_blank_filters() {
-        let query = |pairs: &[(&str, &str)]| {
-            let mut query = ListQuery::default();
-            for (name, value) in pairs {
-                let value = Some((*value).to_owned());
-                match *name {
-                    "action" => query.action = value,
-                    "actor" => query.actor = value,
-                    "subject" => query.subject = value,
-                    "before" => query.before = value,
-                    other => panic!("{other}"),
-                }
-            }
-            query
-        };
+        let query = ListQuery::from_pairs;
         let cases: [(&[(&str, &str)], &str); 4] = [
             (&[], "/api/v1/ledger"),
             (&[("action", ""), ("actor", " "), ("subject", "")], "/api/v1/ledger"),
