@@ -655,7 +655,8 @@ async fn start(
         plan: serde_json::to_string(&plan).map_err(ApiError::internal)?,
         plan_digest: plan.digest(),
         status: initial_status(state, &plan, env, kind).await?.into(),
-        reason: None,
+        // A rollback says from the start why someone asked for it (history, the console).
+        reason: extra["reason"].as_str().filter(|_| kind == "rollback").map(str::to_owned),
         actor: caller.name.clone(),
         created: now(),
         finished: None,

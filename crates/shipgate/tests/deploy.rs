@@ -60,6 +60,7 @@ fn journey(database: Option<String>) {
     let rollback = cluster.outcome(body["deployment"]["id"].as_u64().unwrap());
     assert_eq!(rollback["status"], "succeeded", "{rollback:#}");
     assert_eq!(rollback["kind"], "rollback");
+    assert_eq!(rollback["reason"], "test", "the rollback keeps why it was asked for: {rollback:#}");
     assert_eq!(cluster.answering(), "v1");
     let (ok, failed) = load.finish();
     assert!(
