@@ -58,7 +58,7 @@ pub enum PipelineCommand {
     ///
     /// Exits 0 when every stage succeeded, 1 when a stage stopped the pipeline, 2 on a usage
     /// error (not in a git repository, uncommitted changes, unknown `--to`).
-    #[command(after_help = crate::cli::CLIENT_AFTER_HELP, disable_version_flag = true)]
+    #[command(after_help = crate::cli::CLIENT_AFTER_HELP, disable_version_flag = true, verbatim_doc_comment)]
     Run(RunArgs),
 }
 
@@ -76,6 +76,7 @@ pub struct RunArgs {
     /// first 12 hex digits.
     #[arg(long, value_name = "VERSION")]
     pub version: Option<String>,
+    /// The project's shipgate.toml, in a git repository; commands run in its folder.
     #[arg(long, short = 'f', env = env_vars::SHIPGATE_FILE, default_value = shipgate_spec::FILE_NAME)]
     pub file: PathBuf,
     #[command(flatten)]
