@@ -190,7 +190,10 @@ fn test(cx: &mut Context, progress: Progress) -> Result<Done, Stopped> {
             output: json!({"exit_code": null, "junit": []}),
         });
     }
-    let started = std::time::SystemTime::now();
+    // Only reports this run writes count: older ones describe other code. File times are
+    // coarser than the clock, so "written since the start" is judged by comparing each
+    // report's modification time before and after the run, not with the start time.
+    let before = report_times(cx)?;
     let mut exit_code = 0;
     let mut failed = None;
     for command in &commands {
@@ -200,15 +203,11 @@ fn test(cx: &mut Context, progress: Progress) -> Result<Done, Stopped> {
             break;
         }
     }
-    // Only reports written by this run count: older ones describe other code.
-    let reports: Vec<PathBuf> = match &cx.spec().pipeline.junit {
-        Some(pattern) => crate::commands::release::find_reports(&cx.folder, pattern)
-            .map_err(|failure| Stopped::from_failure("the JUnit reports cannot be found", failure))?
-            .into_iter()
-            .filter(|path| std::fs::metadata(path).and_then(|meta| meta.modified()).is_ok_and(|time| time >= started))
-            .collect(),
-        None => Vec::new(),
-    };
+    let reports: Vec<PathBuf> = report_times(cx)?
+        .into_iter()
+        .filter(|(path, modified)| before.get(path) != Some(modified))
+        .map(|(path, _)| path)
+        .collect();
     let junit = junit_summary(&reports)?;
     let output = json!({"exit_code": exit_code, "junit": reports});
     match failed {
@@ -217,6 +216,20 @@ fn test(cx: &mut Context, progress: Progress) -> Result<Done, Stopped> {
         }
         None => Ok(Done { summary: format!("{} command(s) passed{junit}", commands.len()), output }),
     }
+}
+
+/// The JUnit reports matching `[pipeline] junit` now, with their modification times.
+fn report_times(cx: &Context) -> Result<std::collections::BTreeMap<PathBuf, std::time::SystemTime>, Stopped> {
+    let Some(pattern) = &cx.spec().pipeline.junit else { return Ok(Default::default()) };
+    let reports = crate::commands::release::find_reports(&cx.folder, pattern)
+        .map_err(|failure| Stopped::from_failure("the JUnit reports cannot be found", failure))?;
+    Ok(reports
+        .into_iter()
+        .filter_map(|path| {
+            let modified = std::fs::metadata(&path).and_then(|meta| meta.modified()).ok()?;
+            Some((path, modified))
+        })
+        .collect())
 }
 
 /// `; JUnit: 120 tests, 2 failures, 0 errors, 1 skipped`, or nothing without reports.
