@@ -8,31 +8,24 @@ use datalogic_rs::{ArenaExt, CustomOperator, DataValue, Engine};
 
 /// The engine every flag is compiled and evaluated with.
 pub(crate) fn engine() -> Engine {
-    Engine::builder().add_operator("starts_with", StartsWith).add_operator("ends_with", EndsWith).build()
+    Engine::builder()
+        .add_operator("starts_with", StringTest(|text, pattern| text.starts_with(pattern)))
+        .add_operator("ends_with", StringTest(|text, pattern| text.ends_with(pattern)))
+        .build()
 }
 
-struct StartsWith;
-struct EndsWith;
+/// An operator that tests its first argument's text against its second's (flagd's
+/// `starts_with` and `ends_with`).
+struct StringTest(fn(&str, &str) -> bool);
 
-impl CustomOperator for StartsWith {
+impl CustomOperator for StringTest {
     fn evaluate<'a>(
         &self,
         args: &[&'a DataValue<'a>],
         _context: &mut EvalContext<'_, 'a>,
         arena: &'a Bump,
     ) -> datalogic_rs::Result<&'a DataValue<'a>> {
-        Ok(arena.bool(strings(args, |text, pattern| text.starts_with(pattern))))
-    }
-}
-
-impl CustomOperator for EndsWith {
-    fn evaluate<'a>(
-        &self,
-        args: &[&'a DataValue<'a>],
-        _context: &mut EvalContext<'_, 'a>,
-        arena: &'a Bump,
-    ) -> datalogic_rs::Result<&'a DataValue<'a>> {
-        Ok(arena.bool(strings(args, |text, pattern| text.ends_with(pattern))))
+        Ok(arena.bool(strings(args, self.0)))
     }
 }
 

@@ -76,6 +76,18 @@ fn session(headers: &HeaderMap) -> Option<Session> {
     sessions.get(&id).cloned()
 }
 
+/// The session of a form post whose CSRF token is the session's; else what to answer (sign in
+/// again, or 403 for a missing or stale token). Every state-changing form goes through it.
+fn form_session(headers: &HeaderMap, csrf: &str) -> Result<Session, Response> {
+    let Some(session) = session(headers) else { return Err(to_sign_in()) };
+    if !same_secret(&session.csrf, csrf) {
+        return Err(
+            (StatusCode::FORBIDDEN, "the form's CSRF token is missing or stale; reload the page").into_response()
+        );
+    }
+    Ok(session)
+}
+
 /// Compares two secrets in time independent of where they differ.
 fn same_secret(a: &str, b: &str) -> bool {
     use subtle::ConstantTimeEq;
@@ -371,10 +383,10 @@ async fn deployment_action(
     Path((id, action)): Path<(u64, String)>,
     Form(form): Form<ActionForm>,
 ) -> Response {
-    let Some(session) = session(&headers) else { return to_sign_in() };
-    if !same_secret(&session.csrf, &form.csrf) {
-        return (StatusCode::FORBIDDEN, "the form's CSRF token is missing or stale; reload the page").into_response();
-    }
+    let session = match form_session(&headers, &form.csrf) {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
     let reason = form.reason.filter(|reason| !reason.trim().is_empty());
     let body = match action.as_str() {
         "approve" | "reject" => json!({"comment": reason}),
@@ -402,10 +414,10 @@ async fn environment_rollback(
     Path(env): Path<String>,
     Form(form): Form<ActionForm>,
 ) -> Response {
-    let Some(session) = session(&headers) else { return to_sign_in() };
-    if !same_secret(&session.csrf, &form.csrf) {
-        return (StatusCode::FORBIDDEN, "the form's CSRF token is missing or stale; reload the page").into_response();
-    }
+    let session = match form_session(&headers, &form.csrf) {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
     let back = |message: &str| Redirect::to(&format!("/environments?message={}", urlencode(message))).into_response();
     let Some(reason) = form.reason.map(|reason| reason.trim().to_owned()).filter(|reason| !reason.is_empty()) else {
         return back("rollback refused: say why in the reason field; it goes to the audit ledger");
@@ -486,10 +498,10 @@ async fn ledger(State(state): Shared, headers: HeaderMap, Query(query): Query<Li
 
 /// Verify: runs the API's full verification and shows its verdict above the newest entries.
 async fn ledger_verify(State(state): Shared, headers: HeaderMap, Form(form): Form<CsrfForm>) -> Response {
-    let Some(session) = session(&headers) else { return to_sign_in() };
-    if !same_secret(&session.csrf, &form.csrf) {
-        return (StatusCode::FORBIDDEN, "the form's CSRF token is missing or stale; reload the page").into_response();
-    }
+    let session = match form_session(&headers, &form.csrf) {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
     let (status, verdict) = api(&state, &session, Method::POST, "/api/v1/ledger/verify", None).await;
     if !status.is_success() {
         return error_page(&session, status, &verdict);

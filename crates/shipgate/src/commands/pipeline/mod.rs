@@ -128,8 +128,10 @@ fn run_pipeline(args: &RunArgs, out: &Output) -> Result<ExitStatus, Failure> {
             continue;
         }
         if stage != StageId::Source && cx.spec.is_none() {
-            // The source stage was skipped (resumed) but the file no longer loads.
-            load_spec(&mut cx)?;
+            // Did not load before the run (the source stage has reported why, unless it was
+            // skipped on resume): loading it now stops with the reason.
+            let loaded = super::validate::load_spec(&cx.file)?;
+            use_spec(&mut cx, loaded)?;
         }
         reporter.started(stage, &label);
         cx.log.line(&format!("\n== {label} =="));
@@ -154,9 +156,6 @@ fn run_pipeline(args: &RunArgs, out: &Output) -> Result<ExitStatus, Failure> {
         if !succeeded {
             reporter.end(false, Some(stage), started.elapsed().as_secs_f64(), &cx.log.path);
             return Err(stopped_at(stage, &summary, &cx.log.path));
-        }
-        if stage == StageId::Source {
-            load_spec(&mut cx)?;
         }
     }
     reporter.end(true, None, started.elapsed().as_secs_f64(), &cx.log.path);
@@ -196,15 +195,14 @@ fn context(args: &RunArgs) -> Result<Context<'_>, Failure> {
     let mut cx =
         Context { args, exe, file, folder, spec: None, route: None, commit, version, client, log, run, state_path };
     // An invalid shipgate.toml is the source stage's to report, with every problem.
-    if super::validate::load_spec(&cx.file).is_ok() {
-        load_spec(&mut cx)?;
+    if let Ok(loaded) = super::validate::load_spec(&cx.file) {
+        use_spec(&mut cx, loaded)?;
     }
     Ok(cx)
 }
 
-/// Loads the valid spec and the route through its environments.
-fn load_spec(cx: &mut Context) -> Result<(), Failure> {
-    let loaded = super::validate::load_spec(&cx.file)?;
+/// Keeps the valid spec and the route through its environments.
+fn use_spec(cx: &mut Context, loaded: super::validate::LoadedSpec) -> Result<(), Failure> {
     let route = route::route(&loaded.spec.environments, cx.args.to.as_deref()).map_err(|error| {
         Failure::usage(anyhow!("{error}")).hint("pass `--to ENV` with one of the `[environments.*]` in shipgate.toml")
     })?;
