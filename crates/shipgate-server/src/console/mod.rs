@@ -78,12 +78,12 @@ fn session(headers: &HeaderMap) -> Option<Session> {
 
 /// The session of a form post whose CSRF token is the session's; else what to answer (sign in
 /// again, or 403 for a missing or stale token). Every state-changing form goes through it.
-fn form_session(headers: &HeaderMap, csrf: &str) -> Result<Session, Response> {
-    let Some(session) = session(headers) else { return Err(to_sign_in()) };
+fn form_session(headers: &HeaderMap, csrf: &str) -> Result<Session, Box<Response>> {
+    let Some(session) = session(headers) else { return Err(Box::new(to_sign_in())) };
     if !same_secret(&session.csrf, csrf) {
-        return Err(
-            (StatusCode::FORBIDDEN, "the form's CSRF token is missing or stale; reload the page").into_response()
-        );
+        return Err(Box::new(
+            (StatusCode::FORBIDDEN, "the form's CSRF token is missing or stale; reload the page").into_response(),
+        ));
     }
     Ok(session)
 }
@@ -385,7 +385,7 @@ async fn deployment_action(
 ) -> Response {
     let session = match form_session(&headers, &form.csrf) {
         Ok(session) => session,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let reason = form.reason.filter(|reason| !reason.trim().is_empty());
     let body = match action.as_str() {
@@ -416,7 +416,7 @@ async fn environment_rollback(
 ) -> Response {
     let session = match form_session(&headers, &form.csrf) {
         Ok(session) => session,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let back = |message: &str| Redirect::to(&format!("/environments?message={}", urlencode(message))).into_response();
     let Some(reason) = form.reason.map(|reason| reason.trim().to_owned()).filter(|reason| !reason.is_empty()) else {
@@ -500,7 +500,7 @@ async fn ledger(State(state): Shared, headers: HeaderMap, Query(query): Query<Li
 async fn ledger_verify(State(state): Shared, headers: HeaderMap, Form(form): Form<CsrfForm>) -> Response {
     let session = match form_session(&headers, &form.csrf) {
         Ok(session) => session,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let (status, verdict) = api(&state, &session, Method::POST, "/api/v1/ledger/verify", None).await;
     if !status.is_success() {
