@@ -216,6 +216,10 @@ pub struct ArtifactCheck {
     pub signature: String,
     /// Minisign public keys in the one-line form.
     pub trusted_keys: Vec<String>,
+    /// For an archive: the directory it was unpacked to, where the instance runs. Its tree must
+    /// be exactly what the verified archive unpacks to (compared by directory digest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unpacked: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

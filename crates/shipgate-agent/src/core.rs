@@ -33,6 +33,8 @@ pub struct Core {
     pub handed_over: AtomicBool,
     /// Serialises writers of the state file.
     persisting: Mutex<()>,
+    /// Seals instances' environments and secret files in the state file.
+    state_key: crate::sealed::StateKey,
 }
 
 #[derive(Default)]
@@ -68,6 +70,12 @@ pub struct Instance {
     pub spec: InstanceSpec,
     pub port: u16,
     pub upstream: Arc<Upstream>,
+    /// `spec.env` and `spec.secret_files` sealed with the agent's key: what the state file keeps
+    /// of them (made once, when the instance is created). `None` when it has neither.
+    sealed: Option<String>,
+    /// Why the sealed environment of a restored instance could not be opened: it keeps running
+    /// if it runs, but is never started again.
+    unopened: Option<String>,
     status: Mutex<Status>,
     stop: watch::Sender<bool>,
 }
@@ -132,7 +140,9 @@ impl Core {
         inherited: HashMap<SocketAddr, std::net::TcpListener>,
     ) -> Arc<Core> {
         let next_port = config.port_range.0;
+        let state_key = crate::sealed::StateKey::new(&config.state_dir);
         Arc::new(Core {
+            state_key,
             config,
             runtime,
             inner: Mutex::new(Inner { next_port, inherited, ..Inner::default() }),
@@ -317,6 +327,9 @@ impl Core {
             let signer = crate::verify::verify(check)?;
             tracing::info!(service = %spec.service, version = %spec.version, key = %signer, "artifact verified");
         }
+        if !spec.secret_files.is_empty() {
+            crate::secret_files::check_memory_backed()?;
+        }
         let instance = {
             let mut inner = lock(&self.inner);
             if !inner.services.contains_key(&spec.service) {
@@ -341,8 +354,9 @@ impl Core {
                 return Err(Error::Conflict(format!("instance `{id}` already exists")));
             }
             spec.id = Some(id.clone());
+            let sealed = self.state_key.seal(&id, &spec)?;
             let port = self.allocate_port(&mut inner)?;
-            let instance = new_instance(id, spec, port, InstanceState::Starting, None)?;
+            let instance = new_instance(id, spec, port, InstanceState::Starting, None, sealed, None)?;
             inner.instances.insert(instance.id.clone(), instance.clone());
             instance
         };
@@ -462,7 +476,9 @@ impl Core {
                     .map(|i| {
                         let status = lock(&i.status);
                         state::PersistedInstance {
-                            spec: i.spec.clone(),
+                            // Never in the clear: `sealed` holds them (or they are empty).
+                            spec: crate::sealed::stripped(&i.spec),
+                            sealed: i.sealed.clone(),
                             port: i.port,
                             state: status.state,
                             restarts: status.restarts,
@@ -509,7 +525,21 @@ impl Core {
                     _ => InstanceState::Starting,
                 };
                 tracing::info!(instance = %id, adopted = adopted.is_some(), ?state, "restoring instance");
-                let instance = new_instance(id.clone(), saved.spec, saved.port, state, saved.workload.clone())?;
+                let mut spec = saved.spec;
+                let (sealed, unopened) = match saved.sealed {
+                    Some(sealed) => match self.state_key.open_into(&id, &sealed, &mut spec) {
+                        Ok(()) => (Some(sealed), None),
+                        Err(error) => {
+                            tracing::error!(instance = %id, "{error}");
+                            // Kept as it was: the right key may come back.
+                            (Some(sealed), Some(error.to_string()))
+                        }
+                    },
+                    // Written in the clear by an older agent: sealed from now on.
+                    None => (self.state_key.seal(&id, &spec)?, None),
+                };
+                let instance =
+                    new_instance(id.clone(), spec, saved.port, state, saved.workload.clone(), sealed, unopened)?;
                 lock(&instance.status).restarts = saved.restarts;
                 if removing {
                     let _ = instance.stop.send(true);
@@ -634,6 +664,8 @@ fn new_instance(
     port: u16,
     state: InstanceState,
     workload: Option<serde_json::Value>,
+    sealed: Option<String>,
+    unopened: Option<String>,
 ) -> Result<Arc<Instance>, Error> {
     let upstream = Upstream::new(&id, port).map_err(|e| Error::Invalid(format!("port {port}: {e}")))?;
     Ok(Arc::new(Instance {
@@ -641,9 +673,19 @@ fn new_instance(
         spec,
         port,
         upstream: Arc::new(upstream),
+        sealed,
+        unopened,
         status: Mutex::new(Status { state, restarts: 0, last_exit: None, workload }),
         stop: watch::channel(false).0,
     }))
+}
+
+/// Whether the instance may start: its environment is known and its artifact verifies.
+async fn startable(instance: &Instance) -> Result<(), Error> {
+    if let Some(reason) = &instance.unopened {
+        return Err(Error::Secrets(reason.clone()));
+    }
+    verify_before_start(instance).await
 }
 
 /// [`crate::verify::verify`] off the async threads (digesting reads the whole artifact).
@@ -683,11 +725,12 @@ async fn supervise(core: Arc<Core>, instance: Arc<Instance>, mut adopted: Option
                 stop_and_remove(&core, &instance, None, drain, grace).await;
                 return;
             }
-            None => match verify_before_start(&instance).await {
+            None => match startable(&instance).await {
                 Ok(()) => crate::secret_files::prepare(&core.config.state_dir, &instance.spec)
                     .and_then(|spec| core.runtime.start(&spec, instance.port, &log)),
                 Err(error) => {
-                    // Tampering does not heal by retrying: out of rotation at once.
+                    // Tampering or a lost environment does not heal by retrying: out of
+                    // rotation at once.
                     tracing::error!(instance = %instance.id, "{error}");
                     lock(&instance.status).last_exit = Some(error.to_string());
                     instance.transition(InstanceState::Crashloop);

@@ -29,6 +29,10 @@ pub enum Error {
     /// The instance's artifact is not what its release signed: never started.
     #[error("artifact verification failed: {0}")]
     Tampered(String),
+    /// The agent's key, the sealing of an instance's secrets in the state file, or where secret
+    /// files may be written.
+    #[error("{0}")]
+    Secrets(String),
 }
 
 impl Error {

@@ -17,6 +17,7 @@ mod probe;
 mod proxy;
 mod route;
 pub mod runtime;
+mod sealed;
 mod secret_files;
 mod state;
 mod tls;

@@ -6,7 +6,8 @@
 //! restarts.
 //!
 //! The tmpfs is `$XDG_RUNTIME_DIR` when the agent has one (a systemd user session), else
-//! `/dev/shm`. Under it, `shipgate-secrets-UID/AGENT/INSTANCE`, where `AGENT` tells agents with
+//! `/dev/shm`; its filesystem is checked (`statfs`: tmpfs or ramfs) before anything is written,
+//! and a disk-backed directory is refused. Under it, `shipgate-secrets-UID/AGENT/INSTANCE`, where `AGENT` tells agents with
 //! different state directories apart (two agents may run instances with the same id). Every
 //! directory on the way is created 0700 and must be owned by this user and not be a symlink, so
 //! another user of a shared `/dev/shm` cannot plant or read anything.
@@ -19,12 +20,42 @@ use std::path::{Path, PathBuf};
 use crate::api::InstanceSpec;
 use crate::error::Error;
 
-/// The tmpfs the directories live on.
-fn tmpfs() -> PathBuf {
+/// The tmpfs the directories live on, and where its name came from.
+fn tmpfs() -> (PathBuf, &'static str) {
     match std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
-        Some(dir) if dir.is_absolute() && dir.is_dir() => dir,
-        _ => PathBuf::from("/dev/shm"),
+        Some(dir) if dir.is_absolute() && dir.is_dir() => (dir, "`$XDG_RUNTIME_DIR`"),
+        _ => (PathBuf::from("/dev/shm"), "the default"),
     }
+}
+
+/// `statfs` magic numbers of the memory-backed filesystems (linux/magic.h).
+const TMPFS_MAGIC: i64 = 0x0102_1994;
+const RAMFS_MAGIC: i64 = 0x8584_58f6;
+
+/// Whether `dir` is on a memory-backed filesystem: `Ok(())`, or what it is on.
+fn memory_backed(dir: &Path) -> Result<(), String> {
+    let stat = rustix::fs::statfs(dir).map_err(|error| format!("cannot tell its filesystem: {error}"))?;
+    // `f_type` is a signed word on some targets: compare the low 32 bits, as the kernel sets them.
+    #[allow(clippy::unnecessary_cast)]
+    let kind = (stat.f_type as i64) & 0xffff_ffff;
+    if kind == TMPFS_MAGIC || kind == RAMFS_MAGIC {
+        Ok(())
+    } else {
+        Err(format!("it is not a tmpfs or ramfs (filesystem type {kind:#x}), so the files would reach a disk"))
+    }
+}
+
+/// Refuses when the directory secret files would go to is not memory-backed.
+pub fn check_memory_backed() -> Result<(), Error> {
+    let (dir, origin) = tmpfs();
+    memory_backed(&dir).map_err(|problem| {
+        Error::Secrets(format!(
+            "refusing to write secret files to `{}` ({origin}): {problem}; run the agent with `XDG_RUNTIME_DIR` \
+             set to a tmpfs it owns (e.g. a systemd user session's `/run/user/UID`), or unset it and mount \
+             `/dev/shm` as a tmpfs",
+            dir.display()
+        ))
+    })
 }
 
 /// FNV-1a over the state directory's path: stable across agent versions (unlike std's hasher),
@@ -42,7 +73,7 @@ fn agent_key(state_dir: &Path) -> String {
 /// The directory of `instance`'s secret files.
 pub fn instance_dir(state_dir: &Path, instance: &str) -> PathBuf {
     let uid = rustix::process::geteuid().as_raw();
-    tmpfs().join(format!("shipgate-secrets-{uid}")).join(agent_key(state_dir)).join(instance)
+    tmpfs().0.join(format!("shipgate-secrets-{uid}")).join(agent_key(state_dir)).join(instance)
 }
 
 /// Creates `dir` with mode 0700 if needed, and checks that it is a real directory of ours that
@@ -75,6 +106,7 @@ pub fn prepare(state_dir: &Path, spec: &InstanceSpec) -> Result<InstanceSpec, Er
     if spec.secret_files.is_empty() {
         return Ok(prepared);
     }
+    check_memory_backed()?;
     let files = std::mem::take(&mut prepared.secret_files);
     let id = spec.id.as_deref().unwrap_or("unnamed");
     let dir = instance_dir(state_dir, id);
@@ -156,5 +188,20 @@ mod tests {
         // Another agent's instance of the same id lives elsewhere.
         let other = tempfile::tempdir().unwrap();
         assert_ne!(instance_dir(other.path(), "web-1"), instance_dir(state.path(), "web-1"));
+    }
+
+    #[test]
+    fn only_memory_backed_directories_take_secret_files() {
+        // The source tree is on a disk (unless the whole checkout lives on a tmpfs).
+        let disk = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let on_disk = rustix::fs::statfs(disk.path()).unwrap();
+        #[allow(clippy::unnecessary_cast)]
+        let kind = (on_disk.f_type as i64) & 0xffff_ffff;
+        if kind == TMPFS_MAGIC || kind == RAMFS_MAGIC {
+            eprintln!("SKIPPED the disk case: the checkout is on a tmpfs");
+            return;
+        }
+        let problem = memory_backed(disk.path()).unwrap_err();
+        assert!(problem.contains("not a tmpfs") && problem.contains(&format!("{kind:#x}")), "{problem}");
     }
 }

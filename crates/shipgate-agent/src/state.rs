@@ -1,5 +1,9 @@
 //! The desired state on disk: `STATE_DIR/state.json`, replaced atomically (write a temporary
 //! file, fsync it, rename it over the old one, fsync the directory), owner-only.
+//!
+//! An instance's `env` and `secret_files` are never in it in the clear: its `spec` has them
+//! empty and `sealed` holds them, encrypted to the agent's key ([`crate::sealed`]). A state file
+//! from an agent that kept them in the clear is still read; they are sealed at its next write.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -23,7 +27,11 @@ pub struct Persisted {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PersistedInstance {
+    /// Without `env` and `secret_files` when `sealed` is set.
     pub spec: InstanceSpec,
+    /// `env` and `secret_files`, age-encrypted to `STATE_DIR/secrets.key` for this instance's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<String>,
     pub port: u16,
     pub state: InstanceState,
     #[serde(default)]

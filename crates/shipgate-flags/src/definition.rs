@@ -154,10 +154,13 @@ fn json_type(value: &Value) -> &'static str {
     }
 }
 
-/// A compiled flag: its definition and its targeting, ready to evaluate.
+/// A compiled flag: its definition and its targeting, ready to evaluate, or why it cannot be.
 pub(crate) struct Compiled {
     pub flag: Flag,
     pub targeting: Option<Logic>,
+    /// Why the flag cannot be evaluated (its evaluations answer `PARSE_ERROR`); `None` when
+    /// it can.
+    pub broken: Option<DefinitionError>,
 }
 
 /// The flags of one environment, compiled once and evaluated many times (cheap to clone).
@@ -174,34 +177,33 @@ impl std::fmt::Debug for FlagSet {
 }
 
 impl FlagSet {
-    /// Validates and compiles `flags`. Every invalid flag is reported.
+    /// Validates and compiles `flags`; every invalid flag is reported, and any makes it fail.
+    /// For a release being created (`shipgate validate`, `release create`).
     pub fn new(flags: BTreeMap<String, Flag>) -> Result<FlagSet, Vec<DefinitionError>> {
+        let (set, errors) = FlagSet::lenient(flags);
+        if errors.is_empty() { Ok(set) } else { Err(errors) }
+    }
+
+    /// Validates and compiles `flags`, keeping the ones that fail: each of those answers
+    /// `PARSE_ERROR` (or its off variant once killed) while the others evaluate as usual. For
+    /// serving flags of a release that is already stored. Returns the problems too.
+    pub fn lenient(flags: BTreeMap<String, Flag>) -> (FlagSet, Vec<DefinitionError>) {
         let engine = operators::engine();
         let mut errors = Vec::new();
         let mut compiled = BTreeMap::new();
         for (name, flag) in flags {
-            if let Err(error) = flag.validate(&name) {
-                errors.push(error);
-                continue;
-            }
-            // An empty object is flagd's "no targeting".
-            let targeting = match &flag.targeting {
-                Some(Value::Object(rule)) if !rule.is_empty() => match engine.compile(&Value::Object(rule.clone())) {
-                    Ok(logic) => Some(logic),
-                    Err(error) => {
-                        errors.push(DefinitionError::Targeting { flag: name, reason: error.to_string() });
-                        continue;
-                    }
-                },
-                _ => None,
+            let outcome =
+                flag.validate(&name).and_then(|()| compile_targeting(&engine, &name, flag.targeting.as_ref()));
+            let (targeting, broken) = match outcome {
+                Ok(targeting) => (targeting, None),
+                Err(error) => {
+                    errors.push(error.clone());
+                    (None, Some(error))
+                }
             };
-            compiled.insert(name, Compiled { flag, targeting });
+            compiled.insert(name, Compiled { flag, targeting, broken });
         }
-        if errors.is_empty() {
-            Ok(FlagSet { engine: Arc::new(engine), flags: Arc::new(compiled) })
-        } else {
-            Err(errors)
-        }
+        (FlagSet { engine: Arc::new(engine), flags: Arc::new(compiled) }, errors)
     }
 
     /// An empty set (an environment that runs no release yet).
@@ -215,6 +217,43 @@ impl FlagSet {
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.flags.keys().map(String::as_str)
+    }
+}
+
+/// Compiles a targeting rule; `None` for no rule (absent or `{}`, flagd's "no targeting").
+/// An operator the engine does not know is refused here: datalogic-rs would compile it and
+/// fail only when a request reaches it.
+fn compile_targeting(engine: &Engine, name: &str, targeting: Option<&Value>) -> Result<Option<Logic>, DefinitionError> {
+    let rule = match targeting {
+        Some(Value::Object(rule)) if !rule.is_empty() => rule,
+        _ => return Ok(None),
+    };
+    let failed = |reason: String| DefinitionError::Targeting { flag: name.to_owned(), reason };
+    let rule = Value::Object(rule.clone());
+    if let Some(operator) = unknown_operator(engine, &rule) {
+        return Err(failed(format!(
+            "unknown operator `{operator}` (flagd's are `fractional`, `sem_ver`, `starts_with` and `ends_with`, besides JsonLogic's)"
+        )));
+    }
+    engine.compile(&rule).map(Some).map_err(|error| failed(error.to_string()))
+}
+
+/// The first operator in `rule` that is neither built into the engine nor added to it.
+fn unknown_operator(engine: &Engine, rule: &Value) -> Option<String> {
+    match rule {
+        Value::Object(map) if map.len() == 1 => {
+            let (operator, arguments) = map.iter().next()?;
+            let known =
+                engine.builtin_operator_names().any(|name| name == operator) || engine.has_custom_operator(operator);
+            if !known {
+                return Some(operator.clone());
+            }
+            // `preserve` holds data, not logic.
+            if operator == "preserve" { None } else { unknown_operator(engine, arguments) }
+        }
+        Value::Object(map) => map.values().find_map(|value| unknown_operator(engine, value)),
+        Value::Array(items) => items.iter().find_map(|value| unknown_operator(engine, value)),
+        _ => None,
     }
 }
 
@@ -252,23 +291,48 @@ mod tests {
     }
 
     #[test]
-    fn a_broken_rule_is_reported_with_its_flag() {
-        use crate::ErrorCode;
-        // datalogic-rs compiles an unknown operator and fails when it is evaluated: the
-        // evaluation's PARSE_ERROR names the flag.
-        let flags = BTreeMap::from([(
-            "f".to_owned(),
-            flag(json!({"variants": {"on": true}, "default": "on", "targeting": {"no_such_operator": [1]}})),
-        )]);
-        match FlagSet::new(flags) {
-            Err(errors) => {
-                assert!(matches!(&errors[..], [DefinitionError::Targeting { flag, .. }] if flag == "f"), "{errors:?}")
-            }
-            Ok(set) => {
-                let error = set.evaluate("f", &json!({}), None, 0).expect_err("fails");
-                assert_eq!((error.key.as_str(), error.code), ("f", ErrorCode::ParseError), "{error}");
-            }
+    fn a_broken_rule_is_reported_with_its_flag_and_breaks_only_that_flag() {
+        use crate::{ErrorCode, Reason, Setting};
+        let flags = BTreeMap::from([
+            (
+                "unknown-operator".to_owned(),
+                flag(
+                    json!({"variants": {"on": true, "off": false}, "default": "on", "targeting": {"if": [{"no_such_operator": [1]}, "on", null]}}),
+                ),
+            ),
+            (
+                "two-keys".to_owned(),
+                flag(
+                    json!({"variants": {"on": true, "off": false}, "default": "on", "targeting": {"if": [true, "on", null], "var": "x"}}),
+                ),
+            ),
+            (
+                "fine".to_owned(),
+                flag(
+                    json!({"variants": {"on": true, "off": false}, "default": "on", "targeting": {"fractional": [["on", 50], ["off", 50]]}}),
+                ),
+            ),
+        ]);
+        let errors = FlagSet::new(flags.clone()).expect_err("refused");
+        let named: Vec<String> = errors
+            .iter()
+            .map(|error| match error {
+                DefinitionError::Targeting { flag, .. } => flag.clone(),
+                other => panic!("{other}"),
+            })
+            .collect();
+        assert_eq!(named, ["two-keys", "unknown-operator"], "{errors:?}");
+        assert!(errors[1].to_string().contains("unknown operator `no_such_operator`"), "{}", errors[1]);
+        let (set, problems) = FlagSet::lenient(flags);
+        assert_eq!(problems, errors);
+        for broken in ["unknown-operator", "two-keys"] {
+            let error = set.evaluate(broken, &json!({}), None, 0).expect_err("fails");
+            assert_eq!((error.key.as_str(), error.code), (broken, ErrorCode::ParseError), "{error}");
+            let killed = set.evaluate(broken, &json!({}), Some(&Setting::Killed), 0).expect("the kill serves off");
+            assert_eq!((killed.variant.as_str(), killed.reason), ("off", Reason::Disabled));
         }
+        let fine = set.evaluate("fine", &json!({"targetingKey": "k"}), None, 0).expect("evaluates");
+        assert_eq!(fine.reason, Reason::TargetingMatch);
     }
 
     #[test]

@@ -66,6 +66,13 @@ impl FlagSet {
         let Some(compiled) = self.flags.get(key) else {
             return Err(error(ErrorCode::FlagNotFound, format!("flag `{key}` is not declared")));
         };
+        if let Some(problem) = &compiled.broken {
+            // The kill switch works on a flag whose rule is broken, when its variants are sound.
+            if setting == Some(&Setting::Killed) && compiled.flag.validate(key).is_ok() {
+                return resolution(key, compiled, compiled.flag.off_variant(), Reason::Disabled);
+            }
+            return Err(error(ErrorCode::ParseError, format!("the flag cannot be evaluated: {problem}")));
+        }
         let data = evaluation_data(key, context, now).map_err(|details| error(ErrorCode::InvalidContext, details))?;
         let resolve = |variant: &str, reason| resolution(key, compiled, variant, reason);
         match setting {

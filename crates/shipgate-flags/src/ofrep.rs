@@ -1,7 +1,12 @@
 //! The shapes of the OpenFeature Remote Evaluation Protocol (OFREP) v1 and the ETag of a bulk
 //! answer. Only the server crate speaks HTTP; these are the bodies.
-//! `schema/ofrep.schema.json` holds the relevant part of the protocol's OpenAPI document as a
-//! JSON Schema; the tests validate these bodies against it.
+//! `schema/ofrep.schema.json` re-expresses the relevant part of the protocol's OpenAPI document
+//! (open-feature/protocol `service/openapi.yaml`, version 0.1.0) as a JSON Schema; the tests
+//! validate these bodies against it.
+//!
+//! A failed evaluation carries OFREP's `errorCode` (and `errorDetails`), never a `reason`: the
+//! protocol's failure bodies have no `reason`, and an OpenFeature SDK reports reason `ERROR`
+//! itself when it sees an `errorCode`.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -51,7 +56,17 @@ pub struct Bulk {
     pub metadata: Map<String, Value>,
 }
 
-/// `generalErrorResponse`: a request that cannot be evaluated at all (e.g. a bad body).
+/// `bulkEvaluationFailure`: a bulk request that cannot be evaluated at all (400), e.g. a body
+/// that is not an evaluation request.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BulkFailure {
+    #[serde(rename = "errorCode")]
+    pub error_code: ErrorCode,
+    #[serde(rename = "errorDetails")]
+    pub error_details: String,
+}
+
+/// `generalErrorResponse`: a request the server cannot answer (500), or refuses (401, 403).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GeneralError {
     #[serde(rename = "errorDetails")]

@@ -419,6 +419,34 @@ fn rollout_distribution_is_within_one_point_over_100000_keys_and_stable() {
     }
 }
 
+/// Declared `fractional` targeting (not a rollout setting) over 100,000 keys: each variant's share
+/// is within one percentage point of its weight, for uneven and even weights.
+#[test]
+fn declared_fractional_distribution_is_within_one_point_over_100000_keys() {
+    let cases: &[&[(&str, u32)]] = &[
+        &[("red", 30), ("blue", 70)],
+        &[("red", 25), ("blue", 25), ("green", 25), ("yellow", 25)],
+        &[("red", 5), ("blue", 95)],
+    ];
+    for weights in cases {
+        let buckets: Vec<Value> = weights.iter().map(|(name, weight)| json!([name, weight])).collect();
+        let flags = set(&[("color", colors(json!({"fractional": buckets})))]);
+        let mut counts: BTreeMap<String, u32> = BTreeMap::new();
+        for index in 0..100_000 {
+            let context = json!({"targetingKey": format!("user-{index}")});
+            let resolution = flags.evaluate("color", &context, None, NOW).expect("evaluates");
+            assert_eq!(resolution.reason, Reason::TargetingMatch);
+            *counts.entry(resolution.variant).or_default() += 1;
+        }
+        let total: u32 = weights.iter().map(|(_, weight)| weight).sum();
+        for (name, weight) in *weights {
+            let share = f64::from(counts.get(*name).copied().unwrap_or(0)) / 1000.0;
+            let target = f64::from(*weight) * 100.0 / f64::from(total);
+            assert!((share - target).abs() <= 1.0, "{weights:?}: `{name}` got {share}% of 100,000 keys, not {target}%");
+        }
+    }
+}
+
 fn validator(definition: &str) -> jsonschema::Validator {
     let mut schema: Value = serde_json::from_str(ofrep::SCHEMA).expect("the schema is JSON");
     schema["$ref"] = json!(format!("#/$defs/{definition}"));
@@ -438,7 +466,7 @@ fn ofrep_bodies_follow_the_protocol_schema() {
         ("object", json!({"variants": {"v1": {"limit": 3}, "v2": {"limit": 5}}, "default": "v2"})),
         ("broken", json!({"variants": {"on": true}, "default": "on", "targeting": {"if": [true, "nope", null]}})),
     ]);
-    let success = validator("evaluationSuccess");
+    let success = validator("serverEvaluationSuccess");
     let failure = validator("evaluationFailure");
     let not_found = validator("flagNotFound");
     let context = json!({"targetingKey": "t", "k": 1});
@@ -464,11 +492,28 @@ fn ofrep_bodies_follow_the_protocol_schema() {
     let body = serde_json::to_value(&bulk).expect("serializes");
     let bulk_validator = validator("bulkEvaluationSuccess");
     assert!(bulk_validator.is_valid(&body), "{body}");
-    // The schema has teeth: a wrong reason or a missing key is refused.
-    let mut wrong =
+    // The schema has teeth where the protocol does: a success without a value, a value of no
+    // flag type, an unknown error code or a failure without its key is refused. (`reason` is
+    // open: the protocol gives examples, not a list.)
+    let good =
         serde_json::to_value(Evaluation::from(flags.evaluate("boolean", &context, None, NOW))).expect("serializes");
-    wrong["reason"] = json!("BECAUSE");
-    assert!(!success.is_valid(&wrong));
+    let mut without_value = good.clone();
+    without_value.as_object_mut().expect("an object").remove("value");
+    assert!(!success.is_valid(&without_value), "{without_value}");
+    let mut list_value = good.clone();
+    list_value["value"] = json!([true]);
+    assert!(!success.is_valid(&list_value), "{list_value}");
+    let mut other_reason = good;
+    other_reason["reason"] = json!("CACHED");
+    assert!(success.is_valid(&other_reason), "{other_reason}");
+    assert!(!failure.is_valid(&json!({"key": "f", "errorCode": "FLAG_BROKEN"})));
+    assert!(!failure.is_valid(&json!({"errorCode": "GENERAL"})));
+    let bulk_failure = serde_json::to_value(ofrep::BulkFailure {
+        error_code: ErrorCode::InvalidContext,
+        error_details: "bad body".into(),
+    })
+    .expect("serializes");
+    assert!(validator("bulkEvaluationFailure").is_valid(&bulk_failure), "{bulk_failure}");
     let error = serde_json::to_value(ofrep::GeneralError { error_details: "bad body".into() }).expect("serializes");
     assert!(validator("generalErrorResponse").is_valid(&error));
 }

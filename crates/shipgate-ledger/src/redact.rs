@@ -1,14 +1,23 @@
 //! Redaction of registered secret values, before anything is hashed or stored.
 //!
 //! Every string of an entry (actor, action, subject, env, and every key and string value
-//! in `details`) has each occurrence of a registered secret replaced by [`REDACTED`]; a
-//! number whose text contains a secret is replaced by [`REDACTED`] as a whole. Then, as
+//! in `details`) has each occurrence of a registered secret replaced by `[secret:NAME]` when
+//! it was registered with its name ([`Redactor::register_named`], as shipgate's server does,
+//! the same text as everywhere else), else by [`REDACTED`]; a number whose text contains a
+//! secret is replaced by that text as a whole. Then, as
 //! a last line of defence, the canonical JSON of those fields is searched for every
 //! secret, raw and JSON-escaped; if one is still there (a secret that spans JSON syntax,
 //! say), the append is refused rather than the secret recorded.
 //!
 //! Secrets are kept in memory only, for the life of the process: whoever holds them
-//! (the secrets store, a later issue) registers them at start and as they change.
+//! (shipgate-server's secrets store) registers them at start and as they change.
+//!
+//! This matcher is deliberately separate from `shipgate-secrets`' redactor, though both match
+//! raw and JSON-escaped values with Aho-Corasick: sharing it would make the ledger (a
+//! dependency-light crate whose verification needs no secrets) depend on the age crate, and
+//! its rules differ (too-short values are an error, numbers are replaced whole, an entry
+//! that still leaks after redaction is refused). Being independent is what makes it a last
+//! line of defence.
 
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -18,8 +27,14 @@ use serde_json::{Map, Value};
 use crate::LedgerError;
 use crate::entry::NewEntry;
 
-/// What a secret is replaced with.
+/// What a secret registered without its name is replaced with.
 pub const REDACTED: &str = "[REDACTED]";
+
+/// What a secret registered as `name` is replaced with: `[secret:NAME]`, as in every other
+/// text shipgate shows.
+pub fn placeholder(name: &str) -> String {
+    format!("[secret:{name}]")
+}
 
 /// Shorter values are refused: redacting every `ab` from every entry would make the
 /// ledger unreadable, and such a value cannot be much of a secret.
@@ -40,6 +55,8 @@ impl std::fmt::Debug for Redactor {
 #[derive(Default)]
 struct Secrets {
     values: Vec<String>,
+    /// What each of `values` is replaced with (the raw matcher's pattern order).
+    replacements: Vec<String>,
     /// Finds raw values in decoded strings.
     raw: Option<AhoCorasick>,
     /// Finds raw and JSON-escaped values in encoded JSON.
@@ -51,13 +68,27 @@ impl Redactor {
         Redactor::default()
     }
 
-    /// Adds a value that must never appear in an entry.
+    /// Adds a value that must never appear in an entry, shown as [`REDACTED`].
     pub fn register(&self, secret: &str) -> Result<(), LedgerError> {
+        self.add(None, secret)
+    }
+
+    /// Adds a value that must never appear in an entry, shown as `[secret:NAME]`. A value
+    /// registered before without a name takes this one.
+    pub fn register_named(&self, name: &str, secret: &str) -> Result<(), LedgerError> {
+        self.add(Some(name), secret)
+    }
+
+    fn add(&self, name: Option<&str>, secret: &str) -> Result<(), LedgerError> {
         if secret.len() < MIN_SECRET_BYTES {
             return Err(LedgerError::SecretTooShort { min: MIN_SECRET_BYTES });
         }
+        let replacement = name.map_or_else(|| REDACTED.to_owned(), placeholder);
         let mut secrets = self.secrets.write().unwrap_or_else(PoisonError::into_inner);
-        if secrets.values.iter().any(|known| known == secret) {
+        if let Some(index) = secrets.values.iter().position(|known| known == secret) {
+            if name.is_some() && secrets.replacements[index] == REDACTED {
+                secrets.replacements[index] = replacement;
+            }
             return Ok(());
         }
         // Build the new matchers first: a failure must not leave a secret half-registered.
@@ -72,7 +103,9 @@ impl Redactor {
         };
         let raw = build(values.iter().collect())?;
         let encoded = build(values.iter().chain(escaped.iter()).collect())?;
-        *secrets = Secrets { values, raw: Some(raw), encoded: Some(encoded) };
+        let mut replacements = std::mem::take(&mut secrets.replacements);
+        replacements.push(replacement);
+        *secrets = Secrets { values, replacements, raw: Some(raw), encoded: Some(encoded) };
         Ok(())
     }
 
@@ -89,9 +122,10 @@ impl Redactor {
     pub(crate) fn redact(&self, mut entry: NewEntry) -> NewEntry {
         let secrets = self.secrets.read().unwrap_or_else(PoisonError::into_inner);
         let Some(matcher) = &secrets.raw else { return entry };
+        let replacements = &secrets.replacements;
         let clean = |text: &mut String| {
             if matcher.is_match(text.as_str()) {
-                *text = matcher.replace_all(text, &vec![REDACTED; secrets.values.len()]);
+                *text = matcher.replace_all(text, replacements);
             }
         };
         clean(&mut entry.actor);
@@ -100,7 +134,7 @@ impl Redactor {
         if let Some(env) = &mut entry.env {
             clean(env);
         }
-        redact_value(&mut entry.details, matcher, secrets.values.len());
+        redact_value(&mut entry.details, matcher, replacements);
         entry
     }
 
@@ -111,26 +145,26 @@ impl Redactor {
     }
 }
 
-fn redact_value(value: &mut Value, matcher: &AhoCorasick, count: usize) {
-    let replacements = vec![REDACTED; count];
+fn redact_value(value: &mut Value, matcher: &AhoCorasick, replacements: &[String]) {
     match value {
         Value::String(text) => {
             if matcher.is_match(text.as_str()) {
-                *text = matcher.replace_all(text, &replacements);
+                *text = matcher.replace_all(text, replacements);
             }
         }
         Value::Number(number) => {
-            if matcher.is_match(&number.to_string()) {
-                *value = Value::String(REDACTED.to_owned());
+            if let Some(found) = matcher.find(&number.to_string()) {
+                let shown = replacements.get(found.pattern().as_usize()).map_or(REDACTED, String::as_str);
+                *value = Value::String(shown.to_owned());
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(|item| redact_value(item, matcher, count)),
+        Value::Array(items) => items.iter_mut().for_each(|item| redact_value(item, matcher, replacements)),
         Value::Object(map) => {
             let old = std::mem::take(map);
             let mut redacted = Map::new();
             for (key, mut item) in old {
-                redact_value(&mut item, matcher, count);
-                let mut key = if matcher.is_match(&key) { matcher.replace_all(&key, &replacements) } else { key };
+                redact_value(&mut item, matcher, replacements);
+                let mut key = if matcher.is_match(&key) { matcher.replace_all(&key, replacements) } else { key };
                 // Two keys that redact to the same text must not overwrite each other.
                 while redacted.contains_key(&key) {
                     key.push('~');
@@ -181,6 +215,29 @@ mod tests {
                 "harmless": 98765,
             })
         );
+    }
+
+    #[test]
+    fn named_secrets_show_their_name() {
+        let redactor = Redactor::new();
+        redactor.register_named("DB_PASSWORD", "hunter2-password").unwrap();
+        redactor.register("unnamed-value").unwrap();
+        redactor.register_named("PIN", "987654").unwrap();
+        // Registered without a name first, then with one: the name wins.
+        redactor.register("late-named-value").unwrap();
+        redactor.register_named("LATE", "late-named-value").unwrap();
+        let cases = [
+            ("postgres://app:hunter2-password@db", "postgres://app:[secret:DB_PASSWORD]@db"),
+            ("x unnamed-value y", "x [REDACTED] y"),
+            ("late-named-value", "[secret:LATE]"),
+            ("clean", "clean"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(redactor.redact(NewEntry::new(input, "a", "s")).actor, expected, "{input}");
+        }
+        let redacted = redactor.redact(NewEntry::new("a", "b", "c").details(json!({"pin": 9876543, "k": "987654"})));
+        assert_eq!(redacted.details, json!({"pin": "[secret:PIN]", "k": "[secret:PIN]"}));
+        assert_eq!(redactor.len(), 4);
     }
 
     #[test]

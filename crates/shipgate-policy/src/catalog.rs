@@ -53,9 +53,14 @@ pub fn catalog() -> &'static [RuleDoc] {
     &CATALOG
 }
 
-/// The rule with this id (`SG0101`) or name (`mutable-artifact`).
+/// Short names accepted wherever a rule is named (`--override freeze`, `[policy]`), each an
+/// alias of one rule's id.
+pub const ALIASES: &[(&str, &str)] = &[("freeze", "SG0703")];
+
+/// The rule with this id (`SG0101`), name (`mutable-artifact`) or alias (`freeze`).
 pub fn rule(id_or_name: &str) -> Option<&'static RuleDoc> {
-    CATALOG.iter().find(|rule| rule.id == id_or_name || rule.name == id_or_name)
+    let id = ALIASES.iter().find(|(alias, _)| *alias == id_or_name).map_or(id_or_name, |(_, id)| *id);
+    CATALOG.iter().find(|rule| rule.id == id || rule.name == id)
 }
 
 /// The practices of DESIGN.md's rule table, in its order. A test checks that every one is
@@ -674,10 +679,13 @@ pub(crate) const RISKY_CHANGE_WITHOUT_FLAG: RuleDoc = RuleDoc {
 **Why.** A feature flag turns a risky change off in a second, without a deployment; a flag that
 starts off lets the code reach production dark and be turned on gradually.
 
-**What it checks.** A release whose `shipgate.toml` says `[app] risky = true` must declare, under
-`[flags.NAME]`, at least one boolean flag whose default variant is `false` and that has no
-targeting rule, so that it is off for everyone when the release arrives. Run-time settings are
-not judged: they are changed after the deployment, with `shipgate flags set`.
+**What it checks.** A release marked risky, by `[app] risky = true` in its `shipgate.toml` or by
+`shipgate release create --risky` (kept in its evidence), must declare, under `[flags.NAME]`, at
+least one boolean flag whose default variant is `false` and that has no targeting rule, and that
+the target environment has not turned on at run time: a `shipgate flags set` that serves a
+non-`false` variant (to everyone, or to a rollout share above 0%) means the change is live the
+moment it arrives. A killed flag, a reset one or one forced to its `false` variant still counts
+as off.
 
 **How to fix.** Put the change behind such a flag, deploy, then roll it out with
 `shipgate flags set production NAME --rollout 5%` (and `shipgate flags kill` if it goes wrong).
@@ -1066,7 +1074,9 @@ there is readable by everyone with the repository and lands in every release, un
 
 **What it checks.** The secret scanner (`shipgate-scan`, with the spec's `[scan]` allowlists)
 runs over the release's `shipgate.toml`: credential formats, and passwords or keys assigned in
-`[run] env` or anywhere else. Each finding names the scanner's rule and line, never the value.
+`[run] env` or anywhere else; and any value the server holds for the target environment (set
+with `shipgate secrets set`, or printed by a `command` source) found in it, raw or escaped. Each
+finding names the scanner's rule (or the secret, as `[secret:NAME]`) and line, never the value.
 (A value under `[secrets]` is refused earlier, by `shipgate validate`.)
 
 **How to fix.** Declare the name under `[secrets]`, set the value with `shipgate secrets set
@@ -1130,21 +1140,26 @@ pub(crate) const FREEZE_WINDOW: RuleDoc = RuleDoc {
     id: "SG0703",
     name: "freeze-window",
     severity: Deny,
-    elsewhere: None,
+    elsewhere: Some(Deny),
     overridable: true,
     implemented: true,
     practice: FRIDAYS,
-    summary: "the deployment would run inside a `[windows] freeze`",
+    summary: "the deployment would run inside a `[windows] freeze`, or outside the environment's `allow_windows`",
     docs: "\
 **Why.** Deploying when few people are around to watch (a Friday evening, the holidays) turns a
 small problem into a long outage.
 
 **What it checks.** The current time, read in the windows' IANA time zone (daylight-saving
 changes included), falls in one of the `freeze` windows: every condition a window sets must hold
-— `days` (weekdays), `from`/`to` (dates, both inclusive), `after`/`before` (times of day; `after`
-inclusive, `before` exclusive; `after` later than `before` spans midnight). Checked when the
-deployment is planned and created, and again right before traffic starts shifting. Production
-only; an override (`--override freeze-window --reason …`) is recorded in the ledger.
+— `days` (weekdays), `from`/`to` (dates, both inclusive; `MM-DD` recurs every year),
+`after`/`before` (times of day; `after` inclusive, `before` exclusive; `after` later than
+`before` spans midnight). `[windows] freeze` names no environment, so it guards the production
+environments; an environment's own `allow_windows` (same keys) apply to that environment,
+production or not, which then takes deployments only inside one of them. The finding names the
+window and when it ends (or when the next allowed window opens). Checked when the deployment is
+planned and created, when it starts (after any approvals), and again right before traffic starts
+shifting. An override (`--override freeze --reason …`, or `freeze-window`, `SG0703`) needs the
+`override` permission and is recorded in the ledger with who gave it and why.
 
 **How to fix.** Deploy after the freeze, or record an override with the reason.
 
@@ -1163,14 +1178,18 @@ pub(crate) const APPROVALS_MISSING: RuleDoc = RuleDoc {
     severity: Deny,
     elsewhere: Some(Deny),
     overridable: true,
-    implemented: false,
+    implemented: true,
     practice: WHO_APPROVES,
     summary: "the environment requires approvals the deployment does not have",
     docs: "\
 **Why.** A second person who looked at the plan catches what the author missed.
 
-**What it checks (planned).** The deployment has at least `approvals.required` approvals from
-the roles or users in `approvals.from`.
+**What it checks.** Enforced by the server rather than as a gate finding: a deployment to an
+environment with `approvals` waits in `awaiting_approval`, and no step runs until
+`approvals.required` distinct people (token names) that `approvals.from` allows approved the
+plan it will run; approvals of another plan do not count (a new deployment with another plan
+supersedes a waiting one; a plan that changes while waiting expires the votes given). Then the
+optional `wait` passes, during which a rejection still stops it. Every vote is in the ledger.
 
 **How to fix.** Ask an approver: `shipgate approve DEPLOYMENT`.
 
@@ -1183,15 +1202,17 @@ pub(crate) const SELF_APPROVAL: RuleDoc = RuleDoc {
     severity: Deny,
     elsewhere: Some(Deny),
     overridable: false,
-    implemented: false,
+    implemented: true,
     practice: WHO_APPROVES,
     summary: "the deployment's author approved it, and the environment forbids self-approval",
     docs: "\
 **Why.** Approval means someone else looked. An override would be exactly the self-approval
 the rule forbids, so it cannot be overridden.
 
-**What it checks (planned).** With `self_approval = false` (the default), approvals by the
-deployment's author do not count, and an approval by them is a finding.
+**What it checks.** Enforced by the server when a vote is cast: the deployment's author (the
+token name that created it, whichever of that name's tokens votes) cannot approve it in
+production, and elsewhere only with `self_approval = true`. The refused vote answers 403 and is
+recorded in the ledger (`deployment.approval-refused`).
 
 **How to fix.** Ask another approver.
 
@@ -1204,16 +1225,18 @@ pub(crate) const DEPLOYER_NOT_AUTHORIZED: RuleDoc = RuleDoc {
     severity: Deny,
     elsewhere: Some(Deny),
     overridable: false,
-    implemented: false,
+    implemented: true,
     practice: WHO_APPROVES,
     summary: "the actor's role or token scope does not allow deploying to the environment",
     docs: "\
 **Why.** Who may change production is decided by roles and per-environment token scopes, not by
 who happens to have a token.
 
-**What it checks (planned).** The actor has the `deployer` role (or higher) with a scope that
-includes the target environment. It cannot be overridden: an override is itself a deployment
-by someone without the permission.
+**What it checks.** Enforced by the server's API for every request, before any handler runs:
+the token has the `deployer` role (or `admin`) with a scope that includes the target
+environment; otherwise the request is refused (403) naming the missing permission or
+environment. It cannot be overridden: an override is itself a deployment by someone without the
+permission.
 
 **How to fix.** Ask an admin for the scope, or ask someone who has it.
 

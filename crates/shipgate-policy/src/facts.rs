@@ -32,7 +32,25 @@ pub struct Facts {
     /// the spec that look like credentials; `None` when not gathered (the secret rules stay quiet).
     #[serde(default)]
     pub secrets: Option<SecretsFacts>,
+    /// What rule SG0306 needs beyond the spec: `release create --risky`, and the target
+    /// environment's run-time flag settings; `None` when not gathered (settings then count as
+    /// none).
+    #[serde(default)]
+    pub flags: Option<FlagFacts>,
 }
+
+/// The release's risk marking from its creation and the environment's flag settings now.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlagFacts {
+    /// The release was created with `shipgate release create --risky`.
+    pub risky: bool,
+    /// The target environment's settings (`shipgate flags set|kill`), by flag name.
+    pub settings: BTreeMap<String, shipgate_flags::Setting>,
+}
+
+/// The scanner rule a [`SecretFinding`] names when the spec holds a value the server holds for
+/// the environment (its `redacted` is then `[secret:NAME]`); SG0605 words those findings after it.
+pub const STORED_VALUE_RULE: &str = "stored-secret";
 
 /// The secrets of the target environment as the server knows them. Never a value.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

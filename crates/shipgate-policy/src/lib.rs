@@ -33,7 +33,7 @@ pub use facts::{
     DeploymentFact, DesiredState, Facts, ForeignListener, JunitSummary, MigrationEvidence, ObservedInstance,
     ObservedState, ReleaseFacts, Residency, ScannerFinding, SecretFinding, SecretScan, TestEvidence,
 };
-pub use facts::{SecretsFacts, StoredSecret};
+pub use facts::{FlagFacts, STORED_VALUE_RULE, SecretsFacts, StoredSecret};
 pub use finding::{Finding, Severity, Subject, denies, sort_findings};
 pub use image::{ImageReference, ImageReferenceError, parse_image_reference};
 pub use junit::{JunitError, parse_junit};
@@ -41,7 +41,7 @@ pub use policy::{
     LiftedFinding, Lifting, Refusal, RefusedOverride, apply_policy, is_production, lift, unknown_policy_keys,
 };
 pub use report::{catalog_table, rules_markdown, to_json, to_sarif};
-pub use tokens::{TokenUsage, USAGE_WINDOW_DAYS, least_privilege};
+pub use tokens::{TokenFinding, TokenUsage, USAGE_WINDOW_DAYS, least_privilege};
 
 /// Runs every implemented rule for `facts.environment`, applies the spec's `[policy]` (with
 /// the production floor), and returns the findings deny first, then by rule id.

@@ -30,13 +30,26 @@ pub struct TokenUsage {
     pub used: BTreeSet<(String, Option<String>)>,
 }
 
+/// One SG0707 finding and the token it is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenFinding {
+    /// The token's id (`tok_…`): findings attach to a token by id, never by its name (several
+    /// tokens may share one name, the identity of the person or machine holding them).
+    pub token: String,
+    pub finding: Finding,
+}
+
 /// The SG0707 findings of every token, at `now`.
-pub fn least_privilege(tokens: &[TokenUsage], now: jiff::Timestamp) -> Vec<Finding> {
+///
+/// A token's use is its holder's: the ledger's actor is the token's name, so every token of one
+/// name is judged by what that name did.
+pub fn least_privilege(tokens: &[TokenUsage], now: jiff::Timestamp) -> Vec<TokenFinding> {
     let mut findings = Vec::new();
     for token in tokens {
         let mut push = |message: String, hint: String| {
             let subject = Subject { file: None, line: None, release: None, environment: None };
-            findings.push(Finding::new(&TOKEN_TOO_BROAD, TOKEN_TOO_BROAD.severity, message, hint, subject));
+            let finding = Finding::new(&TOKEN_TOO_BROAD, TOKEN_TOO_BROAD.severity, message, hint, subject);
+            findings.push(TokenFinding { token: token.id.clone(), finding });
         };
         let name = &token.name;
         let uses: BTreeSet<&str> = token.used.iter().map(|(what, _)| what.as_str()).collect();
@@ -98,7 +111,10 @@ mod tests {
     }
 
     fn messages(tokens: &[TokenUsage]) -> Vec<String> {
-        least_privilege(tokens, "2026-11-30T00:00:00Z".parse().unwrap()).into_iter().map(|f| f.message).collect()
+        least_privilege(tokens, "2026-11-30T00:00:00Z".parse().unwrap())
+            .into_iter()
+            .map(|f| f.finding.message)
+            .collect()
     }
 
     #[test]
@@ -118,6 +134,21 @@ mod tests {
                 "token `idle` (viewer) did nothing in the last 90 days",
             ]
         );
+    }
+
+    #[test]
+    fn findings_name_the_token_they_are_about_by_id() {
+        // Two tokens of one holder: only the broad one is flagged, by its id.
+        let tokens = [
+            TokenUsage {
+                id: "tok_narrow".into(),
+                ..token("ci", "deployer", Some(&["staging"]), &[("deploy", Some("staging"))])
+            },
+            TokenUsage { id: "tok_broad".into(), ..token("ci", "deployer", None, &[("deploy", Some("staging"))]) },
+        ];
+        let found = least_privilege(&tokens, "2026-11-30T00:00:00Z".parse().unwrap());
+        let ids: Vec<&str> = found.iter().map(|finding| finding.token.as_str()).collect();
+        assert_eq!(ids, ["tok_broad"]);
     }
 
     #[test]

@@ -33,12 +33,21 @@ impl std::fmt::Debug for ServerKey {
     }
 }
 
-/// The plaintext of a sealed value.
-#[derive(Serialize, Deserialize)]
+/// The plaintext of a sealed value, as written.
+#[derive(Serialize)]
 struct Sealed<'a> {
     environment: &'a str,
     name: &'a str,
     value: &'a str,
+}
+
+/// The plaintext of a sealed value, as read: owned, since a value with a `"` or a `\` is
+/// escaped in the JSON and cannot be borrowed from it.
+#[derive(Deserialize)]
+struct Opened {
+    environment: String,
+    name: String,
+    value: String,
 }
 
 impl ServerKey {
@@ -129,8 +138,10 @@ impl ServerKey {
         let plaintext = Zeroizing::new(
             age::decrypt(&self.identity, armored.as_bytes()).map_err(|error| failed(error.to_string()))?,
         );
-        let sealed: Sealed<'_> =
-            serde_json::from_slice(&plaintext).map_err(|error| failed(format!("unexpected content: {error}")))?;
+        // The parser's message may quote the plaintext: only its position is shown.
+        let sealed: Opened = serde_json::from_slice(&plaintext).map_err(|error| {
+            failed(format!("unexpected content (line {}, column {})", error.line(), error.column()))
+        })?;
         if sealed.environment != environment || sealed.name != name {
             return Err(Error::Misplaced {
                 environment: environment.to_owned(),
@@ -138,7 +149,7 @@ impl ServerKey {
                 found: format!("{}/{}", sealed.environment, sealed.name),
             });
         }
-        Ok(Zeroizing::new(sealed.value.to_owned()))
+        Ok(Zeroizing::new(sealed.value))
     }
 }
 
@@ -156,6 +167,15 @@ mod tests {
         assert_eq!(key.open("production", "DATABASE_URL", &sealed).unwrap().as_str(), value);
         // Every seal is fresh (a new ephemeral key): equal values do not look equal.
         assert_ne!(sealed, key.seal("production", "DATABASE_URL", value).unwrap());
+    }
+
+    #[test]
+    fn regression_values_with_quotes_or_backslashes_open() {
+        let key = ServerKey::generate();
+        for value in ["pa\"ss\\word", "{\"json\":\"inside\"}", "line one\nline two", "tab\there"] {
+            let sealed = key.seal("staging", "A", value).unwrap();
+            assert_eq!(key.open("staging", "A", &sealed).unwrap().as_str(), value);
+        }
     }
 
     #[test]

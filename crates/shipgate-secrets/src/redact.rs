@@ -37,6 +37,8 @@ struct Inner {
     /// Raw and JSON-escaped patterns, and what each is replaced with.
     matcher: Option<AhoCorasick>,
     replacements: Vec<String>,
+    /// The name of each pattern's value.
+    names: Vec<String>,
 }
 
 /// `[secret:NAME]`, what a value of `name` is shown as.
@@ -62,19 +64,23 @@ impl Redactor {
         inner.values.push((Zeroizing::new(value.to_owned()), name.to_owned()));
         let mut patterns: Vec<Zeroizing<String>> = Vec::new();
         let mut replacements = Vec::new();
+        let mut names = Vec::new();
         for (value, name) in &inner.values {
             let escaped = Zeroizing::new(json_escaped(value));
             if escaped.as_str() != value.as_str() {
                 patterns.push(escaped);
                 replacements.push(placeholder(name));
+                names.push(name.clone());
             }
             patterns.push(value.clone());
             replacements.push(placeholder(name));
+            names.push(name.clone());
         }
         match AhoCorasick::builder().match_kind(MatchKind::LeftmostLongest).build(patterns.iter().map(|p| p.as_str())) {
             Ok(matcher) => {
                 inner.matcher = Some(matcher);
                 inner.replacements = replacements;
+                inner.names = names;
                 true
             }
             Err(_) => {
@@ -140,6 +146,17 @@ impl Redactor {
         }
     }
 
+    /// Where registered values occur in `text` (raw or JSON-escaped, leftmost-longest): the
+    /// name of each and the byte offset where it starts. Never the value.
+    pub fn find(&self, text: &str) -> Vec<(String, usize)> {
+        let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+        let Some(matcher) = &inner.matcher else { return Vec::new() };
+        matcher
+            .find_iter(text)
+            .filter_map(|found| Some((inner.names.get(found.pattern().as_usize())?.clone(), found.start())))
+            .collect()
+    }
+
     /// Whether any registered value occurs in `text`.
     pub fn leaks(&self, text: &[u8]) -> bool {
         let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
@@ -191,6 +208,9 @@ mod tests {
         redactor.register("SHORT", "token");
         redactor.register("LONG", "token-with-suffix");
         assert_eq!(redactor.redact("a token-with-suffix and a token"), "a [secret:LONG] and a [secret:SHORT]");
+        let found = redactor.find("a token-with-suffix and a token, \"tok\\\"en\"");
+        assert_eq!(found, [("LONG".to_owned(), 2), ("SHORT".to_owned(), 26)]);
+        assert!(Redactor::new().find("token").is_empty());
     }
 
     #[test]

@@ -182,20 +182,18 @@ pub(crate) async fn authenticate(State(state): Shared, mut request: Request, nex
         .into_response();
     };
     let recorder = state.executor.recorder.clone();
-    let caller = tokio::task::spawn_blocking(move || auth::authenticate(&recorder, &secret)).await;
+    let caller = tokio::task::spawn_blocking(move || auth::identify(&recorder, &secret)).await;
     match caller {
-        Ok(Ok(Some(caller))) => {
+        Ok(Ok(Ok(caller))) => {
             if let Err(error) = authorize(&state, &caller, request.method(), request.uri().path()).await {
                 return error.into_response();
             }
             request.extensions_mut().insert(caller);
             next.run(request).await
         }
-        Ok(Ok(None)) => {
-            ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "the token is unknown, revoked or expired")
-                .hint("use the token printed at the server's first start, or ask an admin for one")
-                .into_response()
-        }
+        Ok(Ok(Err(why))) => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", why)
+            .hint("use the token printed at the server's first start, or ask an admin for a new one (`shipgate token create`)")
+            .into_response(),
         Ok(Err(error)) => ApiError::from(error).into_response(),
         Err(error) => ApiError::internal(error).into_response(),
     }
@@ -436,7 +434,7 @@ fn config_digest(spec_text: &str) -> String {
     Sha256::digest(spec_text.as_bytes()).iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
-fn engine_release(row: &ReleaseRow) -> Release {
+pub(crate) fn engine_release(row: &ReleaseRow) -> Release {
     Release { version: row.version.clone(), digest: row.digest.clone(), config_digest: config_digest(&row.spec) }
 }
 
@@ -551,9 +549,51 @@ async fn create_deployment(
     if gates::refuses(&lifting) {
         return Err(refused(&state, &env, &request.version, &caller, &lifting).await);
     }
-    let extra = json!({"overrides": lifted_json(&lifting)});
+    let mut extra = json!({"overrides": lifted_json(&lifting)});
+    if let Some(superseded) = supersede(&state, &env, &plan, &caller).await? {
+        extra["supersedes"] = json!(superseded);
+    }
     let row = start(&state, &env, plan, "deploy", &caller, extra).await?;
     Ok((StatusCode::CREATED, Json(deployment_view(&state, row).await?)).into_response())
+}
+
+/// A deployment of `env` still awaiting approval for another plan than `plan` is superseded by
+/// the new request: it ends as `aborted` (recorded by its executor, with the ledger entry) and
+/// the new deployment waits for approvals of its own plan, so no vote given for one plan ever
+/// counts for another. Returns the superseded deployment's id; `None` when there was none to
+/// supersede (then `start` answers 409 if the environment is busy).
+async fn supersede(state: &AppState, env: &str, plan: &Plan, caller: &Caller) -> ApiResult<Option<u64>> {
+    let owned = env.to_owned();
+    let waiting =
+        read(state, move |reader| Ok(reader.deployments(&owned, 1)?.into_iter().find(|row| row.finished.is_none())))
+            .await?;
+    let Some(waiting) = waiting else { return Ok(None) };
+    if waiting.status != status::AWAITING_APPROVAL || waiting.kind != "deploy" || waiting.plan_digest == plan.digest() {
+        return Ok(None);
+    }
+    let reason = format!(
+        "superseded: {} deployed {} to {env}, a different plan; approvals given for this plan do not count for it",
+        caller.name, plan.to.version
+    );
+    if !state.executor.signal(waiting.id, Signal::Supersede { reason }) {
+        return Ok(None);
+    }
+    let mut wake = state.executor.recorder.subscribe();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let current = find_deployment(state, &waiting.id.to_string()).await?;
+        if current.status == status::ABORTED {
+            return Ok(Some(waiting.id));
+        }
+        // It started meanwhile (its approvals were complete), or did not end in time.
+        if status::is_final(&current.status)
+            || current.status != status::AWAITING_APPROVAL
+            || tokio::time::Instant::now() >= deadline
+        {
+            return Ok(None);
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(200), wake.recv()).await;
+    }
 }
 
 /// The overrides that lifted findings, as recorded with the deployment (and read back by the
@@ -1055,11 +1095,19 @@ async fn create_token(
     let invalid =
         |message: String, hint: &str| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message).hint(hint);
     let role = Role::parse(&request.role).ok_or_else(|| {
-        invalid(format!("there is no role `{}`", request.role), "use viewer, deployer, approver or admin")
+        invalid(format!("there is no role `{}`", request.role), "use viewer, deployer, approver, admin or flags")
     })?;
-    if request.name.trim().is_empty() || request.name.len() > 100 {
-        return Err(invalid("a token needs a name of 1 to 100 characters".into(), "e.g. `ci-staging`"));
+    if role == Role::Flags && request.environments.len() != 1 {
+        let given = match request.environments.len() {
+            0 => "no `--env` was".to_owned(),
+            count => format!("{count} environments were"),
+        };
+        let message = format!("a `flags` token evaluates one environment's flags, but {given} given");
+        return Err(invalid(message, "give exactly one, e.g. `shipgate token create --role flags --env staging`"));
     }
+    auth::check_name(&request.name).map_err(|message| {
+        invalid(message, "name the person or machine that holds the token, e.g. `alice` or `ci-staging`")
+    })?;
     let expires = match &request.expires {
         None => None,
         Some(text) => {
@@ -1120,9 +1168,8 @@ async fn list_tokens(State(state): Shared) -> ApiResult<Json<Vec<Value>>> {
         rows.iter()
             .map(|row| {
                 let mut view = token_json(row);
-                let name_quoted = format!("`{}`", row.name);
                 let mine: Vec<&shipgate_policy::Finding> =
-                    findings.iter().filter(|finding| finding.message.contains(&name_quoted)).collect();
+                    findings.iter().filter(|finding| finding.token == row.id).map(|finding| &finding.finding).collect();
                 view["findings"] = json!(mine);
                 view
             })

@@ -151,17 +151,52 @@ impl Caller {
 
 /// The caller holding `secret`, when it is a known, unrevoked, unexpired token.
 pub fn authenticate(recorder: &Recorder, secret: &str) -> Result<Option<Caller>, RecordError> {
+    Ok(identify(recorder, secret)?.ok())
+}
+
+/// The caller holding `secret`, or why it is refused: unknown, revoked (when) or expired (when).
+pub fn identify(recorder: &Recorder, secret: &str) -> Result<Result<Caller, String>, RecordError> {
     let hash = hash(secret);
-    let token = recorder.store.read(|reader| reader.token_by_hash(&hash))?;
-    let now = now();
-    Ok(token
-        .filter(|token| {
-            token.revoked.is_none() && token.expires.as_deref().is_none_or(|expires| expires > now.as_str())
-        })
-        .and_then(|token| {
-            let environments = token.environments.as_deref().and_then(|text| serde_json::from_str(text).ok());
-            Some(Caller { token_id: token.id, name: token.name, role: Role::parse(&token.role)?, environments })
-        }))
+    let Some(token) = recorder.store.read(|reader| reader.token_by_hash(&hash))? else {
+        return Ok(Err("the token is unknown".into()));
+    };
+    if let Some(revoked) = &token.revoked {
+        return Ok(Err(format!("token `{}` ({}) was revoked at {revoked}", token.id, token.name)));
+    }
+    if let Some(expires) = &token.expires {
+        // Compared as instants, not as text: RFC 3339 strings with and without fractions do not
+        // sort in time order.
+        let expired = match expires.parse::<jiff::Timestamp>() {
+            Ok(at) => at <= jiff::Timestamp::now(),
+            Err(_) => true,
+        };
+        if expired {
+            return Ok(Err(format!("token `{}` ({}) expired at {expires}", token.id, token.name)));
+        }
+    }
+    let environments = token.environments.as_deref().and_then(|text| serde_json::from_str(text).ok());
+    let Some(role) = Role::parse(&token.role) else {
+        return Ok(Err(format!("token `{}` has the unknown role `{}`", token.id, token.role)));
+    };
+    Ok(Ok(Caller { token_id: token.id, name: token.name, role, environments }))
+}
+
+/// Checks a token's name: it names the person or machine holding the token (`alice`,
+/// `ci-staging`), and every token with one name is one identity for approvals and the ledger.
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 64 {
+        return Err(format!("a token's name must have 1 to 64 characters, not {}", name.len()));
+    }
+    let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@');
+    if let Some(bad) = name.chars().find(|c| !valid(*c)) {
+        return Err(format!(
+            "a token's name may hold letters, digits, `-`, `_`, `.` and `@`, not `{bad}` (in `{name}`)"
+        ));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Err(format!("a token's name must start with a letter or a digit: `{name}`"));
+    }
+    Ok(())
 }
 
 /// A new token's secret and its stored row.
@@ -187,6 +222,24 @@ pub fn new_token(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn token_names_are_checked() {
+        for good in ["alice", "ci-staging", "release.manager", "bob@example.com", "a_1"] {
+            assert_eq!(super::check_name(good), Ok(()), "{good}");
+        }
+        for (bad, says) in [
+            ("", "1 to 64"),
+            (" alice", "not ` `"),
+            ("alice smith", "not ` `"),
+            ("-x", "start with"),
+            ("é", "not `é`"),
+            (&"x".repeat(65), "not 65"),
+        ] {
+            let message = super::check_name(bad).unwrap_err();
+            assert!(message.contains(says), "{bad:?}: {message}");
+        }
+    }
+
     #[test]
     fn the_hash_is_hex_sha256() {
         assert_eq!(super::hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");

@@ -45,7 +45,14 @@ const ANALYSIS_TIMEOUT: Duration = Duration::from_secs(5);
 pub enum Signal {
     None,
     Resume,
-    Abort { reason: String },
+    Abort {
+        reason: String,
+    },
+    /// A new deployment with another plan replaces this one, which must still await approval:
+    /// it ends as `aborted` with `reason`. Ignored once the deployment started.
+    Supersede {
+        reason: String,
+    },
 }
 
 /// Starts and steers deployments. Cheap to clone.
@@ -219,7 +226,7 @@ impl Executor {
                 })
             })
             .await?;
-        let Some((row, Some(release), stable)) = loaded else {
+        let Some((mut row, Some(release), mut stable)) = loaded else {
             return Err(StepError::Failed(format!("deployment {id} or its release is missing from the store")));
         };
         if status::is_final(&row.status) {
@@ -227,6 +234,22 @@ impl Executor {
         }
         let plan: Plan = serde_json::from_str(&row.plan)
             .map_err(|error| StepError::Failed(format!("the stored plan of deployment {id} is unreadable: {error}")))?;
+        // A plan recomputed while awaiting approval may start from another release than the row
+        // was created with (the row's `from_version` is not rewritten): the plan decides.
+        let from = plan.from.as_ref().map(|release| release.version.clone());
+        if from != row.from_version {
+            let version = from.clone();
+            stable = self
+                .recorder
+                .blocking(move |recorder| {
+                    Ok(recorder.store.read(|reader| match &version {
+                        Some(version) => reader.release(version),
+                        None => Ok(None),
+                    })?)
+                })
+                .await?;
+            row.from_version = from;
+        }
         let spec = parse_spec(&release.spec, &release.version)?;
         let stable_spec = stable.map(|stable| parse_spec(&stable.spec, &stable.version)).transpose()?;
         let service = service::service_name(&spec, &row.environment);
@@ -245,17 +268,14 @@ impl Executor {
         let mut announced = false;
         loop {
             let signal = run.signal.borrow().clone();
-            if let Signal::Abort { reason } = signal {
+            if let Signal::Abort { reason } | Signal::Supersede { reason } = signal {
                 self.finish_unstarted(run, status::ABORTED, reason).await?;
                 return Ok(false);
             }
-            let scope = run.row.id.to_string();
-            let votes = self
-                .recorder
-                .blocking(move |recorder| {
-                    Ok(recorder.store.read(|reader| reader.records(crate::approvals::RECORD_KIND, &scope))?)
-                })
-                .await?;
+            if !self.plan_still_current(run).await? {
+                return Ok(false);
+            }
+            let votes = self.votes(run).await?;
             let tally = crate::approvals::tally(&rules, &votes, &run.row.plan_digest);
             if let Some((who, comment)) = &tally.rejected_by {
                 let reason = format!("rejected by {who}: {}", comment.as_deref().unwrap_or("no comment"));
@@ -302,6 +322,78 @@ impl Executor {
                 _ = run.signal.changed() => {}
             }
         }
+    }
+
+    /// Recomputes the plan from the environment's state now. When its digest differs from the
+    /// one the votes were given for, the votes expire: the new plan replaces the stored one (an
+    /// `approvals_expired` event and ledger entry) and the deployment waits for fresh votes.
+    /// Returns false when the deployment ended instead (the environment already runs the
+    /// target, so there is nothing left to approve).
+    /// The approval votes cast on `run` so far.
+    async fn votes(&self, run: &Run) -> Result<Vec<shipgate_store::RecordRow>, StepError> {
+        let scope = run.row.id.to_string();
+        Ok(self
+            .recorder
+            .blocking(move |recorder| {
+                Ok(recorder.store.read(|reader| reader.records(crate::approvals::RECORD_KIND, &scope))?)
+            })
+            .await?)
+    }
+
+    async fn plan_still_current(&self, run: &mut Run) -> Result<bool, StepError> {
+        let environment = run.row.environment.clone();
+        let version = run.row.version.clone();
+        let (active, target) = self
+            .recorder
+            .blocking(move |recorder| {
+                Ok(recorder.store.read(|reader| {
+                    let active = match reader.environment(&environment)?.and_then(|row| row.active_version) {
+                        Some(version) => reader.release(&version)?,
+                        None => None,
+                    };
+                    Ok::<_, shipgate_store::StoreError>((active, reader.release(&version)?))
+                })?)
+            })
+            .await?;
+        let Some(target) = target else {
+            return Err(StepError::Failed(format!("release {} is missing from the store", run.row.version)));
+        };
+        let state = shipgate_engine::EnvironmentState { active: active.as_ref().map(crate::api::engine_release) };
+        let plan = shipgate_engine::plan(&run.spec, &run.row.environment, &state, &crate::api::engine_release(&target))
+            .map_err(|error| StepError::Failed(format!("the plan cannot be made again: {error}")))?;
+        if let Some(reason) = &plan.no_op {
+            self.finish_unstarted(run, status::ABORTED, format!("nothing left to approve: {reason}")).await?;
+            return Ok(false);
+        }
+        let digest = plan.digest();
+        if digest == run.row.plan_digest {
+            return Ok(true);
+        }
+        let votes = self.votes(run).await?;
+        let expired: Vec<String> = votes.iter().map(|vote| vote.name.clone()).collect();
+        let previous = std::mem::replace(&mut run.row.plan_digest, digest.clone());
+        run.row.plan = serde_json::to_string(&plan)
+            .map_err(|error| StepError::Failed(format!("the new plan cannot be stored: {error}")))?;
+        run.row.from_version = plan.from.as_ref().map(|release| release.version.clone());
+        run.plan = plan;
+        run.stable_spec = active.as_ref().map(|row| parse_spec(&row.spec, &row.version)).transpose()?;
+        let message = if expired.is_empty() {
+            "the plan changed while awaiting approval; approvals are needed for the new plan".to_owned()
+        } else {
+            format!(
+                "the plan changed while awaiting approval: the votes of {} expired; approvals are needed for the new plan",
+                expired.join(", ")
+            )
+        };
+        self.recorder
+            .record(
+                Change::event(&run.row, kinds::APPROVALS_EXPIRED, message)
+                    .data(json!({"previous_plan_digest": previous, "plan_digest": digest, "expired": expired}))
+                    .update_row()
+                    .ledger(actions::APPROVALS_EXPIRED),
+            )
+            .await?;
+        Ok(true)
     }
 
     /// Records the final status of a deployment that never started a step.
@@ -789,7 +881,7 @@ impl Executor {
             match signal {
                 Signal::Resume => break,
                 Signal::Abort { reason } => return Err(StepError::Aborted(reason)),
-                Signal::None => {}
+                Signal::None | Signal::Supersede { .. } => {}
             }
             // The API may have resumed it in the store (another server, or before this run began).
             let id = run.row.id;

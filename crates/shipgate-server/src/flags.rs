@@ -8,20 +8,21 @@
 //!
 //! Instances get `SHIPGATE_FLAGS_URL` and `SHIPGATE_FLAGS_TOKEN`: a token of the role `flags`
 //! (evaluate flags, nothing else) scoped to their environment, created once per environment
-//! and kept in a record of kind `flag-token`, since each instance start needs its secret.
+//! and kept in a record of kind `flag-token`, its secret sealed with the server's age key, since
+//! each instance start needs it. A revoked or expired flag token is replaced at the next start.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router, middleware};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use shipgate_flags::ofrep::{self, Bulk, Evaluation, EvaluationRequest, GeneralError};
+use shipgate_flags::ofrep::{self, Bulk, BulkFailure, Evaluation, EvaluationRequest, GeneralError};
 use shipgate_flags::{Flag, FlagSet, Setting};
 use shipgate_ledger::NewEntry;
 use shipgate_store::RecordRow;
@@ -29,6 +30,7 @@ use shipgate_store::RecordRow;
 use crate::api::{ApiError, AppState};
 use crate::auth::{self, Caller, Permission, Role};
 use crate::record::{RecordError, Recorder, actions, now};
+use crate::secrets::Vault;
 
 /// The record kind of an environment's flag settings.
 pub const RECORD_KIND: &str = "flag";
@@ -62,14 +64,16 @@ pub fn ofrep_environment(caller: &Caller) -> Option<String> {
 struct Access {
     url: String,
     recorder: Recorder,
+    vault: Vault,
 }
 
 static ACCESS: RwLock<Option<Access>> = RwLock::new(None);
 
-/// Makes [`instance_env`] work: the URL instances reach this server at, and its store.
-pub fn install(url: String, recorder: Recorder) {
+/// Makes [`instance_env`] work: the URL instances reach this server at, its store, and the
+/// vault whose key seals the flag tokens' secrets.
+pub fn install(url: String, recorder: Recorder, vault: Vault) {
     if let Ok(mut access) = ACCESS.write() {
-        *access = Some(Access { url, recorder });
+        *access = Some(Access { url, recorder, vault });
     }
 }
 
@@ -78,7 +82,7 @@ pub fn install(url: String, recorder: Recorder) {
 pub fn instance_env(environment: &str) -> Vec<(String, String)> {
     let Ok(access) = ACCESS.read() else { return Vec::new() };
     let Some(access) = access.as_ref() else { return Vec::new() };
-    match flag_token(&access.recorder, environment) {
+    match flag_token(&access.recorder, &access.vault, environment) {
         Ok(secret) => {
             vec![("SHIPGATE_FLAGS_URL".to_owned(), access.url.clone()), ("SHIPGATE_FLAGS_TOKEN".to_owned(), secret)]
         }
@@ -89,39 +93,79 @@ pub fn instance_env(environment: &str) -> Vec<(String, String)> {
     }
 }
 
-/// The environment's flag token, created (with its ledger entry) on first use. This runs on
-/// the executor's task: it is one small read, and a write once per environment.
-pub fn flag_token(recorder: &Recorder, environment: &str) -> Result<String, RecordError> {
-    let stored = recorder.store.read(|reader| reader.record(TOKEN_RECORD_KIND, "", environment))?;
-    if let Some(secret) = stored.and_then(|row| row.value).and_then(|value| token_secret(&value)) {
+/// The name a flag token's secret is sealed under (with the environment as the scope).
+const TOKEN_SEAL_NAME: &str = "SHIPGATE_FLAGS_TOKEN";
+
+/// The environment's flag token. The `flag-token` record keeps the token's id and its secret
+/// sealed with the server's age key (like every stored secret, never in the clear). While that
+/// token still authenticates it is reused; when there is none, or it was revoked or expired,
+/// or the record cannot be opened (an older server kept the secret in the clear), a new one is
+/// created with its ledger entry. This runs on a blocking thread: a small read, and a write
+/// once per environment and token.
+pub fn flag_token(recorder: &Recorder, vault: &Vault, environment: &str) -> Result<String, String> {
+    let stored = recorder
+        .store
+        .read(|reader| reader.record(TOKEN_RECORD_KIND, "", environment))
+        .map_err(|error| error.to_string())?;
+    let seen = stored.as_ref().map(|row| row.version);
+    if let Some(secret) = stored.as_ref().and_then(|row| stored_secret(vault, environment, row))
+        && still_valid(recorder, environment, &secret)
+    {
         return Ok(secret);
     }
     let (secret, row) =
-        auth::new_token(&format!("flags-{environment}"), Role::Flags, Some(vec![environment.to_owned()]), None)?;
+        auth::new_token(&format!("flags-{environment}"), Role::Flags, Some(vec![environment.to_owned()]), None)
+            .map_err(|error| error.to_string())?;
+    let sealed = vault.seal_value(environment, TOKEN_SEAL_NAME, &secret)?;
     let ledger = &recorder.ledger;
-    recorder.store.transact(|tx| {
-        // Another start may have created it meanwhile: keep the first.
-        if let Some(existing) = tx.record(TOKEN_RECORD_KIND, "", environment)?.and_then(|row| row.value)
-            && let Some(secret) = token_secret(&existing)
-        {
-            return Ok::<_, RecordError>(secret);
-        }
-        auth::store_token(tx, ledger, "shipgate", &row)?;
-        tx.put_record(&RecordRow {
-            kind: TOKEN_RECORD_KIND.into(),
-            scope: String::new(),
-            name: environment.to_owned(),
-            version: 0,
-            value: Some(json!({"token_id": row.id, "secret": secret}).to_string()),
-            actor: "shipgate".into(),
-            created: now(),
-        })?;
-        Ok(secret.clone())
-    })
+    recorder
+        .store
+        .transact(|tx| {
+            // Another start may have replaced it meanwhile: keep that one.
+            if let Some(current) = tx.record(TOKEN_RECORD_KIND, "", environment)?
+                && Some(current.version) != seen
+                && let Some(theirs) = stored_secret(vault, environment, &current)
+            {
+                return Ok::<_, RecordError>(theirs);
+            }
+            auth::store_token(tx, ledger, "shipgate", &row)?;
+            tx.put_record(&RecordRow {
+                kind: TOKEN_RECORD_KIND.into(),
+                scope: String::new(),
+                name: environment.to_owned(),
+                version: 0,
+                value: Some(json!({"token_id": row.id, "sealed": sealed}).to_string()),
+                actor: "shipgate".into(),
+                created: now(),
+            })?;
+            Ok(secret.clone())
+        })
+        .map_err(|error| error.to_string())
 }
 
-fn token_secret(value: &str) -> Option<String> {
-    serde_json::from_str::<Value>(value).ok()?.get("secret")?.as_str().map(str::to_owned)
+/// The secret a `flag-token` record seals; `None` when it cannot be opened.
+fn stored_secret(vault: &Vault, environment: &str, row: &RecordRow) -> Option<String> {
+    let value: Value = serde_json::from_str(row.value.as_deref()?).ok()?;
+    let sealed = value.get("sealed")?.as_str()?;
+    match vault.open_value(environment, TOKEN_SEAL_NAME, sealed) {
+        Ok(secret) => Some(secret.to_string()),
+        Err(error) => {
+            tracing::warn!(environment, error = %error, "the stored flag token cannot be opened; creating a new one");
+            None
+        }
+    }
+}
+
+/// Whether `secret` is still a flag token of exactly `environment` that authenticates.
+fn still_valid(recorder: &Recorder, environment: &str, secret: &str) -> bool {
+    match auth::authenticate(recorder, secret) {
+        Ok(Some(caller)) => caller.role == Role::Flags && ofrep_environment(&caller).as_deref() == Some(environment),
+        Ok(None) => false,
+        Err(error) => {
+            tracing::warn!(environment, error = %error, "cannot check the flag token");
+            false
+        }
+    }
 }
 
 // --- definitions and settings ----------------------------------------------------------
@@ -185,14 +229,13 @@ async fn load(state: &AppState, environment: &str) -> Result<Flags, ApiError> {
     let set = match cached {
         Some(set) => set,
         None => {
-            let set = FlagSet::new(declared.clone()).map_err(|errors| {
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "invalid_flags",
-                    errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
-                )
-                .hint("fix `[flags]` in shipgate.toml and create a new release")
-            })?;
+            // A flag that cannot be compiled answers PARSE_ERROR on its own; the others, the
+            // listing and the kill switch keep working.
+            let (set, problems) = FlagSet::lenient(declared.clone());
+            for problem in &problems {
+                let releases = cache_key.replace('\n', ",");
+                tracing::warn!(environment, releases, error = %problem, "a flag cannot be evaluated");
+            }
             if let Ok(mut cache) = COMPILED.lock() {
                 cache.get_or_insert_with(HashMap::new).insert(cache_key, set.clone());
             }
@@ -206,17 +249,74 @@ async fn load(state: &AppState, environment: &str) -> Result<Flags, ApiError> {
     Ok(Flags { set, declared, settings })
 }
 
+/// What rule SG0306 judges besides the spec: whether `release` was created with `release
+/// create --risky` (its evidence says `"risky": true`), and `environment`'s flag settings now.
+pub async fn facts(
+    executor: &crate::executor::Executor,
+    environment: &str,
+    release: &shipgate_store::ReleaseRow,
+) -> Result<shipgate_policy::FlagFacts, RecordError> {
+    let scope = environment.to_owned();
+    let rows = executor
+        .recorder
+        .blocking(move |recorder| Ok(recorder.store.read(|reader| reader.records(RECORD_KIND, &scope))?))
+        .await?;
+    let settings = rows
+        .into_iter()
+        .filter_map(|row| Some((row.name, serde_json::from_str::<Setting>(&row.value?).ok()?)))
+        .collect();
+    let risky = release
+        .evidence
+        .as_deref()
+        .and_then(|text| serde_json::from_str::<Value>(text).ok())
+        .is_some_and(|evidence| evidence.get("risky") == Some(&Value::Bool(true)));
+    Ok(shipgate_policy::FlagFacts { risky, settings })
+}
+
 fn unix_now() -> i64 {
     jiff::Timestamp::now().as_second()
 }
 
 // --- OFREP ---------------------------------------------------------------------------------
 
-fn ofrep_environment_of(caller: &Caller, headers: &HeaderMap) -> Result<String, Box<Response>> {
-    if let Some(environment) = ofrep_environment(caller) {
-        return Ok(environment);
+/// The environment an OFREP request evaluates in. A token scoped to one environment evaluates
+/// there; asking for another one (`X-Shipgate-Environment`, or `?environment=` in the URL) is
+/// refused with 403 rather than quietly answered from the token's own environment. A token of
+/// several environments (or all) must name one, and may evaluate only where it may act.
+fn ofrep_environment_of(caller: &Caller, headers: &HeaderMap, query: Option<&str>) -> Result<String, Box<Response>> {
+    let header = match headers.get("x-shipgate-environment").map(|value| value.to_str()) {
+        None => None,
+        Some(Ok(name)) => Some(name.trim().to_owned()),
+        Some(Err(_)) => {
+            return Err(Box::new(general_error(StatusCode::BAD_REQUEST, "`X-Shipgate-Environment` is not valid text")));
+        }
+    };
+    let in_query = query.into_iter().flat_map(|query| query.split('&')).find_map(|pair| {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        matches!(name, "environment" | "env").then(|| value.to_owned())
+    });
+    let asked: Vec<String> = header.into_iter().chain(in_query).collect();
+    if let [first, rest @ ..] = asked.as_slice()
+        && rest.iter().any(|other| other != first)
+    {
+        return Err(Box::new(general_error(
+            StatusCode::BAD_REQUEST,
+            "the request names two different environments: send one `X-Shipgate-Environment`",
+        )));
     }
-    let named = headers.get("x-shipgate-environment").and_then(|value| value.to_str().ok()).map(str::to_owned);
+    let named = asked.into_iter().next();
+    if let Some(own) = ofrep_environment(caller) {
+        return match named {
+            Some(asked) if asked != own => Err(Box::new(general_error(
+                StatusCode::FORBIDDEN,
+                &format!(
+                    "token `{}` evaluates the flags of `{own}` only, not those of `{asked}`; use a flag token of `{asked}` (its instances' SHIPGATE_FLAGS_TOKEN)",
+                    caller.name
+                ),
+            ))),
+            _ => Ok(own),
+        };
+    }
     let Some(environment) = named else {
         return Err(Box::new(general_error(
             StatusCode::BAD_REQUEST,
@@ -246,10 +346,11 @@ async fn evaluate_one(
     State(state): Shared,
     Extension(caller): Extension<Caller>,
     Path(key): Path<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let environment = match ofrep_environment_of(&caller, &headers) {
+    let environment = match ofrep_environment_of(&caller, &headers, query.as_deref()) {
         Ok(environment) => environment,
         Err(response) => return *response,
     };
@@ -271,16 +372,20 @@ async fn evaluate_one(
 async fn evaluate_all(
     State(state): Shared,
     Extension(caller): Extension<Caller>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let environment = match ofrep_environment_of(&caller, &headers) {
+    let environment = match ofrep_environment_of(&caller, &headers, query.as_deref()) {
         Ok(environment) => environment,
         Err(response) => return *response,
     };
     let context = match context_of(&body) {
         Ok(context) => context,
-        Err(details) => return general_error(StatusCode::BAD_REQUEST, &details),
+        Err(details) => {
+            let failure = BulkFailure { error_code: shipgate_flags::ErrorCode::InvalidContext, error_details: details };
+            return (StatusCode::BAD_REQUEST, Json(failure)).into_response();
+        }
     };
     let flags = match load(&state, &environment).await {
         Ok(flags) => flags,

@@ -120,6 +120,7 @@ pub async fn gather(
             allowed_regions: spec.app.data_classes.clone(),
         }),
         secrets,
+        flags: Some(crate::flags::facts(executor, environment, release).await?),
         spec,
     })
 }

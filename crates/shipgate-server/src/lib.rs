@@ -97,7 +97,7 @@ pub enum ServerError {
     Serve(std::io::Error),
     #[error("another shipgate server already runs on the data directory `{0}`")]
     AlreadyRunning(PathBuf),
-    #[error("cannot load the secrets key: {0}")]
+    #[error("cannot load the secrets key")]
     SecretsKey(#[from] secrets::KeyError),
 }
 
@@ -258,7 +258,7 @@ impl Server {
             stopping,
             tls: self.tls.is_some(),
         });
-        flags::install(self.flags_url(), self.executor.recorder.clone());
+        flags::install(self.flags_url(), self.executor.recorder.clone(), self.executor.secrets.clone());
         let router = api::router(state);
         match self.tls {
             Some(acceptor) => tls::serve(self.listener, acceptor, router, shutdown).await.map_err(ServerError::Serve),

@@ -19,12 +19,83 @@ use crate::service;
 
 pub async fn run(executor: Executor, grace: Duration, interval: Duration) {
     let mut unowned_since: HashMap<String, Instant> = HashMap::new();
+    let mut refused: Option<BTreeSet<String>> = None;
     loop {
         if let Err(error) = pass(&executor, grace, &mut unowned_since).await {
             tracing::warn!("reconciling instances failed: {error}");
         }
+        if let Err(error) = record_refusals(&executor, &mut refused).await {
+            tracing::warn!("recording refused artifacts failed: {error}");
+        }
         tokio::time::sleep(interval).await;
     }
+}
+
+/// How the agent's `last_exit` begins when it refused to start an instance because its artifact
+/// or signature does not verify (the agent's `Error::Tampered`).
+const TAMPERED: &str = "artifact verification failed:";
+
+/// Records an `artifact.refused` ledger entry (subject `instance/ID`) for each instance the agent
+/// refused to restart because its artifact no longer verifies: the agent marks it `crashloop`
+/// on its own, with no deployment step to notice. Once per instance: the instances already
+/// recorded are read from the ledger the first time (so a restarted server does not repeat them).
+async fn record_refusals(executor: &Executor, recorded: &mut Option<BTreeSet<String>>) -> Result<(), String> {
+    let instances = executor.agent.instances().await.map_err(|error| error.to_string())?;
+    let refused: Vec<_> = instances
+        .into_iter()
+        .filter(|instance| {
+            instance.state == shipgate_agent::api::InstanceState::Crashloop
+                && instance.last_exit.as_deref().is_some_and(|exit| exit.starts_with(TAMPERED))
+        })
+        .collect();
+    if refused.is_empty() {
+        return Ok(());
+    }
+    if recorded.is_none() {
+        let query = shipgate_store::EntryQuery {
+            action: Some(shipgate_store::TextMatch::Exact(actions::ARTIFACT_REFUSED.into())),
+            ..Default::default()
+        };
+        let entries = executor
+            .recorder
+            .blocking(move |recorder| Ok(recorder.store.read(|reader| reader.ledger_query(&query))?))
+            .await
+            .map_err(|error| error.to_string())?;
+        *recorded = Some(entries.into_iter().map(|entry| entry.subject).collect());
+    }
+    let Some(recorded) = recorded.as_mut() else { return Ok(()) };
+    let Settled { environments, releases, .. } = settled(executor).await?;
+    for instance in refused {
+        let subject = format!("instance/{}", instance.id);
+        if recorded.contains(&subject) {
+            continue;
+        }
+        // The environment whose service the instance belongs to, by the release it runs.
+        let environment = releases
+            .iter()
+            .find(|release| release.version == instance.version)
+            .and_then(|release| shipgate_spec::parse_str(&release.spec).ok())
+            .and_then(|spec| {
+                environments
+                    .iter()
+                    .map(|row| row.name.clone())
+                    .chain(spec.environments.keys().cloned())
+                    .find(|name| service::service_name(&spec, name) == instance.service)
+            });
+        let reason = instance.last_exit.clone().unwrap_or_default();
+        tracing::error!(instance = %instance.id, version = %instance.version, "the agent refused to restart it: {reason}");
+        let mut entry = NewEntry::new("shipgate", actions::ARTIFACT_REFUSED, subject.clone()).details(json!({
+            "version": instance.version, "service": instance.service, "rule": "SG0702",
+            "message": format!("release `{}` refused at a restart of instance {}: {reason}", instance.version, instance.id),
+        }));
+        if let Some(environment) = environment {
+            entry = entry.env(environment);
+        }
+        let ledger = executor.recorder.ledger.clone();
+        executor.recorder.blocking(move |_| Ok(ledger.record(entry)?)).await.map_err(|error| error.to_string())?;
+        recorded.insert(subject);
+    }
+    Ok(())
 }
 
 /// What the background checks need, read in one snapshot: every environment, those with a

@@ -44,6 +44,8 @@ pub mod actions {
     pub const APPROVAL_REFUSED: &str = "deployment.approval-refused";
     /// Enough approvals: the deployment starts (after the `wait`).
     pub const APPROVALS_COMPLETE: &str = "deployment.approvals-complete";
+    /// The plan changed while the deployment awaited approval: earlier votes no longer count.
+    pub const APPROVALS_EXPIRED: &str = "deployment.approvals-expired";
     pub const CHECKLIST: &str = "deployment.checklist";
     pub const FLAG_SET: &str = "flag.set";
     pub const FLAG_RESET: &str = "flag.reset";
@@ -64,6 +66,8 @@ pub mod kinds {
     pub const RESUMED: &str = "resumed";
     pub const ROLLING_BACK: &str = "rolling_back";
     pub const APPROVED: &str = "approved";
+    /// The plan was recomputed before the start and differs: the votes given expired.
+    pub const APPROVALS_EXPIRED: &str = "approvals_expired";
     /// The post-deployment checklist, judged at the end (data: `{"checklist": [items]}`).
     pub const CHECKLIST: &str = "checklist";
 }

@@ -4,8 +4,11 @@
 //!
 //! Values are stored as versioned records (kind `secret`, scope = environment, value = the age
 //! ciphertext from [`ServerKey::seal`], `None` for a removal), each write in one transaction with
-//! its ledger entry, which names the secret and never holds its value. Every value the server
-//! sees (stored, set, or printed by a `command` source) is registered with the [`Redactor`]
+//! its ledger entry, which names the secret and never holds its value. The last value each
+//! `command` source printed is kept the same way under a kind of its own (`secret-command`,
+//! never listed, never injected, no ledger entry: nobody set it), so that a restarted server
+//! still redacts it from the logs of instances that kept running. Every value the server sees
+//! (stored, set, or printed by a `command` source) is registered with the [`Redactor`]
 //! (`[secret:NAME]` in API answers, events, the server's log) and with the ledger's own
 //! redactor, its last line of defence.
 
@@ -34,6 +37,8 @@ use crate::service;
 
 /// The record kind of a secret's versions.
 pub const KIND: &str = "secret";
+/// The record kind of the values `command` sources printed (the newest is the last one).
+pub const COMMAND_KIND: &str = "secret-command";
 /// One record per environment that ever had a secret (scope `""`, name = environment), so the
 /// server can find every stored value at start without a store query of its own.
 const INDEX_KIND: &str = "secret-environment";
@@ -90,22 +95,36 @@ impl Vault {
         self.key.as_deref().ok_or_else(|| "the server has no secrets key loaded".to_owned())
     }
 
+    /// Encrypts `value` with the server's key, bound to `scope` and `name` (for values kept
+    /// outside the secrets API, e.g. the environments' flag tokens).
+    pub fn seal_value(&self, scope: &str, name: &str, value: &str) -> Result<String, String> {
+        self.key()?.seal(scope, name, value).map_err(|error| error.to_string())
+    }
+
+    /// Decrypts what [`Vault::seal_value`] made for `scope` and `name`.
+    pub fn open_value(&self, scope: &str, name: &str, sealed: &str) -> Result<Zeroizing<String>, String> {
+        self.key()?.open(scope, name, sealed).map_err(|error| error.to_string())
+    }
+
     /// Registers `value` of `name` with this redactor and the ledger's.
     fn register(&self, recorder: &Recorder, name: &str, value: &str) {
         self.redactor.register(name, value);
-        let _ = recorder.ledger.redactor().register(value);
+        let _ = recorder.ledger.redactor().register_named(name, value);
     }
 
-    /// Decrypts every stored version of every secret and registers it for redaction (an old
-    /// value may still sit in an old log). Returns how many values were registered; values
+    /// Decrypts every stored version of every secret, and every value a `command` source
+    /// printed, and registers it for redaction (an old value may still sit in an old log, and
+    /// instances started by an earlier run of the server may print theirs). Returns how many values were registered; values
     /// that do not decrypt are logged, not fatal (deployments that need them fail clearly).
     pub fn register_stored(&self, recorder: &Recorder) -> Result<usize, RecordError> {
         let Ok(key) = self.key() else { return Ok(0) };
         let rows = recorder.store.read(|reader| {
             let mut rows = Vec::new();
             for environment in reader.records(INDEX_KIND, "")? {
-                for latest in reader.records(KIND, &environment.name)? {
-                    rows.extend(reader.record_history(KIND, &environment.name, &latest.name)?);
+                for kind in [KIND, COMMAND_KIND] {
+                    for latest in reader.records(kind, &environment.name)? {
+                        rows.extend(reader.record_history(kind, &environment.name, &latest.name)?);
+                    }
                 }
             }
             Ok::<_, RecordError>(rows)
@@ -177,6 +196,10 @@ pub async fn resolve(executor: &Executor, spec: &Spec, environment: &str) -> Res
                     };
                     let value = source.run(&name).map_err(|error| with_hint(&error))?;
                     shipgate_secrets::name::check_value(&name, &value).map_err(|error| error.to_string())?;
+                    if let Err(error) = remember_command_value(&vault, &recorder, &environment, &name, &value) {
+                        // The start goes on; only a restarted server's redaction of this value is at stake.
+                        tracing::warn!(environment = %environment, secret = %name, "cannot keep the value its command printed: {error}");
+                    }
                     value
                 }
                 None => {
@@ -201,6 +224,57 @@ pub async fn resolve(executor: &Executor, spec: &Spec, environment: &str) -> Res
     .map_err(|error| format!("resolving secrets failed: {error}"))?
 }
 
+/// Keeps `value`, which the `command` source of `name` printed, sealed as the newest record of
+/// kind [`COMMAND_KIND`] (unless it is that record's value already), so the next start of the
+/// server can register it for redaction.
+fn remember_command_value(
+    vault: &Vault,
+    recorder: &Recorder,
+    environment: &str,
+    name: &str,
+    value: &str,
+) -> Result<(), String> {
+    let key = vault.key()?;
+    let last = recorder
+        .store
+        .read(|reader| reader.record(COMMAND_KIND, environment, name))
+        .map_err(|error| error.to_string())?;
+    let unchanged = last
+        .and_then(|row| row.value)
+        .is_some_and(|sealed| key.open(environment, name, &sealed).is_ok_and(|known| known.as_str() == value));
+    if unchanged {
+        return Ok(());
+    }
+    let sealed = key.seal(environment, name, value).map_err(|error| error.to_string())?;
+    let created = now();
+    recorder
+        .store
+        .transact(|tx| {
+            if tx.record(INDEX_KIND, "", environment)?.is_none() {
+                tx.put_record(&RecordRow {
+                    kind: INDEX_KIND.into(),
+                    scope: String::new(),
+                    name: environment.to_owned(),
+                    version: 0,
+                    value: Some(String::new()),
+                    actor: "server".into(),
+                    created: created.clone(),
+                })?;
+            }
+            tx.put_record(&RecordRow {
+                kind: COMMAND_KIND.into(),
+                scope: environment.to_owned(),
+                name: name.to_owned(),
+                version: 0,
+                value: Some(sealed),
+                actor: "server".into(),
+                created,
+            })
+        })
+        .map(|_| ())
+        .map_err(|error: shipgate_store::StoreError| error.to_string())
+}
+
 fn with_hint(error: &shipgate_secrets::Error) -> String {
     match error.hint() {
         Some(hint) => format!("{error} (hint: {hint})"),
@@ -211,7 +285,8 @@ fn with_hint(error: &shipgate_secrets::Error) -> String {
 // --- facts for the gates -------------------------------------------------------------------
 
 /// What the gates need: the stored secrets of `environment` (never values) and the literals in
-/// the release's spec that the secret scanner takes for credentials.
+/// the release's spec that the secret scanner takes for credentials or that are values the
+/// server holds for `environment` (set, or printed by a `command` source).
 pub async fn facts(
     executor: &Executor,
     environment: &str,
@@ -219,10 +294,16 @@ pub async fn facts(
     spec_text: &str,
 ) -> Result<SecretsFacts, StepError> {
     let owned = environment.to_owned();
-    let rows = executor
+    let (rows, commands) = executor
         .recorder
-        .blocking(move |recorder| Ok(recorder.store.read(|reader| reader.records(KIND, &owned))?))
+        .blocking(move |recorder| {
+            recorder.store.read(|reader| {
+                Ok::<_, RecordError>((reader.records(KIND, &owned)?, reader.records(COMMAND_KIND, &owned)?))
+            })
+        })
         .await?;
+    let mut spec_literals = spec_literals(spec, spec_text);
+    spec_literals.extend(held_values(&executor.secrets, environment, rows.iter().chain(&commands), spec_text));
     let stored = rows
         .into_iter()
         .filter(|row| row.value.is_some())
@@ -231,7 +312,39 @@ pub async fn facts(
             Some((row.name, StoredSecret { version: row.version, set_at, actor: row.actor }))
         })
         .collect();
-    Ok(SecretsFacts { stored, spec_literals: spec_literals(spec, spec_text) })
+    Ok(SecretsFacts { stored, spec_literals })
+}
+
+/// Where `spec_text` holds a current value of `rows` (raw, or escaped as in a JSON or TOML
+/// string), one finding per name and line; never the value.
+fn held_values<'a>(
+    vault: &Vault,
+    environment: &str,
+    rows: impl Iterator<Item = &'a RecordRow>,
+    spec_text: &str,
+) -> Vec<SecretFinding> {
+    let Ok(key) = vault.key() else { return Vec::new() };
+    let held = Redactor::new();
+    for row in rows {
+        let Some(sealed) = &row.value else { continue };
+        if let Ok(value) = key.open(environment, &row.name, sealed) {
+            held.register(&row.name, &value);
+        }
+    }
+    let mut findings: Vec<SecretFinding> = Vec::new();
+    for (name, offset) in held.find(spec_text) {
+        let line = spec_text.get(..offset).map_or(0, |before| before.matches('\n').count()) as u64 + 1;
+        let redacted = shipgate_secrets::redact::placeholder(&name);
+        if !findings.iter().any(|known| known.line == line && known.redacted == redacted) {
+            findings.push(SecretFinding {
+                rule: shipgate_policy::STORED_VALUE_RULE.to_owned(),
+                path: shipgate_spec::FILE_NAME.to_owned(),
+                line,
+                redacted,
+            });
+        }
+    }
+    findings
 }
 
 /// The scanner's findings in the spec's text, with the spec's own `[scan]` allowlists.

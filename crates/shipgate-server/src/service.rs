@@ -145,7 +145,7 @@ pub fn artifact_file_name(spec: &Spec) -> String {
 }
 
 /// What the agent checks before every start of an instance of `release`: the stored artifact's
-/// digest and the release signature over it. `None` for an unsigned release (production's gate
+/// digest and the release signature over it, and for an archive the unpacked copy's tree. `None` for an unsigned release (production's gate
 /// refuses those, SG0701).
 pub fn artifact_check(
     data_dir: &Path,
@@ -153,11 +153,15 @@ pub fn artifact_check(
     spec: &Spec,
 ) -> Option<shipgate_agent::api::ArtifactCheck> {
     let signature = release_signature(release)?;
+    // An archive runs from its unpacked copy (see `artifact_dir`): the agent checks that too.
+    let unpacked =
+        (release.kind == "archive").then(|| data_dir.join("run").join(release.digest.trim_start_matches("sha256:")));
     Some(shipgate_agent::api::ArtifactCheck {
         path: shipgate_artifact::stored_path(&data_dir.join("artifacts"), &release.digest),
         digest: release.digest.clone(),
         signature,
         trusted_keys: spec.artifact.trusted_keys.clone(),
+        unpacked,
     })
 }
 

@@ -223,7 +223,9 @@ impl Client {
         }
         let text = response.body_mut().read_to_string().unwrap_or_default();
         if status == 401 {
-            return ApiError::Failed(self.unauthorized());
+            // The server says why (unknown, revoked or expired, and when): shown as the cause.
+            let why = serde_json::from_str::<Body>(&text).ok().map(|body| body.message).filter(|why| !why.is_empty());
+            return ApiError::Failed(self.unauthorized(why));
         }
         match serde_json::from_str::<Body>(&text) {
             Ok(Body { code, message, hint }) => ApiError::Status { status, code, message, hint },
@@ -248,7 +250,7 @@ impl Client {
         }
     }
 
-    fn unauthorized(&self) -> Failure {
+    fn unauthorized(&self, why: Option<String>) -> Failure {
         let url = &self.base;
         let (error, hint) = match &self.token_source {
             TokenSource::Env => (
@@ -273,7 +275,11 @@ impl Client {
                 },
             ),
         };
-        Failure::usage(anyhow!(error)).hint(hint)
+        let error = match why {
+            Some(why) => anyhow!(why).context(error),
+            None => anyhow!(error),
+        };
+        Failure::usage(error).hint(hint)
     }
 
     fn transport_failure(&self, path: &str, error: ureq::Error) -> Failure {

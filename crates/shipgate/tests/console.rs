@@ -639,7 +639,13 @@ fn the_ledger_api_filters_pages_scopes_verifies_and_signs_on_postgresql() {
     );
     assert_eq!(status, 201, "{body}");
     let scoped = body["token"].as_str().unwrap().to_owned();
-    let flags = cluster.token("flagd", "flags");
+    let (status, body) = cluster.call(
+        "POST",
+        "/api/v1/tokens",
+        Some(json!({"name": "flagd", "role": "flags", "environments": ["staging"]})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let flags = body["token"].as_str().unwrap().to_owned();
     let entries = |token: &str, query: &str| -> Value {
         let (status, body) = cluster.call_as(token, "GET", &format!("/api/v1/ledger{query}"), None);
         assert_eq!(status, 200, "{query}: {body}");

@@ -715,13 +715,16 @@ fn a_release_with_a_committed_secret_is_refused_everywhere() {
 }
 
 #[test]
-fn a_freeze_refuses_production_until_an_override_with_a_reason() {
+fn a_freeze_refuses_production_naming_the_window_and_its_end_until_an_override_with_a_reason() {
     let cluster = Cluster::start(None, 0);
     let production = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    // Frozen every day of the week, so the test does not depend on when it runs; the exact
-    // boundaries (Friday 16:00 in Berlin, both DST days) are unit-tested in shipgate-policy.
+    // Frozen from today to tomorrow (UTC), so the test does not depend on when it runs; the
+    // exact boundaries (Friday 16:00 in Berlin, both DST days) are unit-tested in shipgate-policy.
+    let today = jiff::tz::TimeZone::UTC.to_datetime(jiff::Timestamp::now()).date();
+    let tomorrow = today.tomorrow().unwrap();
+    let ends = tomorrow.tomorrow().unwrap().strftime("%a %Y-%m-%d 00:00").to_string();
     let environments = format!(
-        "[windows]\ntimezone = \"Europe/Berlin\"\nfreeze = [ {{ days = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\", \"sun\"], reason = \"year-end freeze\" }} ]\n{}",
+        "[windows]\ntimezone = \"UTC\"\nfreeze = [ {{ from = \"{today}\", to = \"{tomorrow}\", reason = \"year-end freeze\" }} ]\n{}",
         two_environments(cluster.listen, production)
     );
     let junit = cluster.path("junit.xml");
@@ -730,18 +733,103 @@ fn a_freeze_refuses_production_until_an_override_with_a_reason() {
     let (status, body) = cluster.deploy_to("staging", "v1", json!([]));
     assert_eq!(status, 201, "staging is not frozen: {body:#}");
     assert_eq!(cluster.outcome(body["id"].as_u64().unwrap())["status"], "succeeded");
+
+    // Refused, naming the window and when it ends.
     let (status, body) = cluster.deploy_to("production", "v1", json!([]));
     assert_eq!((status, body["code"].as_str()), (409, Some("gates_refused")), "{body:#}");
-    assert!(body["message"].as_str().unwrap().contains("year-end freeze"), "{body:#}");
-    let (status, body) = cluster.deploy_to(
-        "production",
-        "v1",
-        json!([{"rule": "freeze-window", "reason": "security fix, approved by the CTO"}]),
+    let (code, _, stderr) = cluster.cli(&["deploy", "production", "v1"]);
+    assert_eq!(code, 1, "{stderr}");
+    let expected = format!("`production` is frozen now: year-end freeze until {ends} (UTC)");
+    assert!(stderr.contains(&expected), "expected {expected:?} in:\n{stderr}");
+
+    // Only a token with the `override` permission may lift it.
+    let (status, ci) = cluster.call(
+        "POST",
+        "/api/v1/tokens",
+        Some(json!({"name": "ci", "role": "deployer", "environments": ["production"], "expires": "1d"})),
     );
+    assert_eq!(status, 201, "{ci}");
+    let (status, body) = cluster.call_as(
+        ci["token"].as_str().unwrap(),
+        "POST",
+        "/api/v1/environments/production/deployments",
+        Some(json!({"version": "v1", "overrides": [{"rule": "freeze", "reason": "in a hurry"}]})),
+    );
+    assert_eq!(status, 403, "{body:#}");
+    assert!(body["message"].as_str().unwrap().contains("`override`"), "{body:#}");
+
+    // `--override freeze --reason …`, as the issue writes it, by an admin: recorded with who and why.
+    let reason = "security fix, approved by the CTO";
+    let (code, stdout, stderr) =
+        cluster.cli(&["deploy", "production", "v1", "--override", "freeze", "--reason", reason]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let created = cluster.audit("deployment.created");
+    let entry = created
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|entry| entry["env"] == "production")
+        .unwrap_or_else(|| panic!("no production deployment in the ledger: {created:#}"));
+    assert_eq!(entry["actor"], "admin", "{entry:#}");
+    let text = entry.to_string();
+    assert!(text.contains("SG0703") && text.contains(reason), "the override and its reason: {entry:#}");
+    let (status, body) = cluster.deploy_to("production", "v1", json!([{"rule": "freeze", "reason": " "}]));
+    assert_eq!(status, 200, "a no-op needs no override: {body:#}");
+}
+
+#[test]
+fn a_freeze_that_begins_while_a_deployment_awaits_approval_stops_it_before_traffic() {
+    let cluster = Cluster::start(None, 0);
+    let production = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    // A window that starts at the next minute (at least 5 s away) and lasts two minutes, in UTC.
+    let utc = jiff::tz::TimeZone::UTC;
+    let now = utc.to_datetime(jiff::Timestamp::now());
+    let minute = jiff::SignedDuration::from_mins(1);
+    let mut start = now.with().second(0).subsec_nanosecond(0).build().unwrap().checked_add(minute).unwrap();
+    if start.duration_since(now) < jiff::SignedDuration::from_secs(5) {
+        start = start.checked_add(minute).unwrap();
+    }
+    let end = start.checked_add(jiff::SignedDuration::from_mins(2)).unwrap();
+    let environments = format!(
+        "[windows]\ntimezone = \"UTC\"\nfreeze = [ {{ days = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\", \"sun\"], after = \"{}\", before = \"{}\", reason = \"release-train cut\" }} ]\n{}\
+         approvals = {{ required = 1, from = [\"role:approver\"] }}\n",
+        start.strftime("%H:%M"),
+        end.strftime("%H:%M"),
+        two_environments(cluster.listen, production)
+    );
+    let junit = cluster.path("junit.xml");
+    std::fs::write(&junit, r#"<testsuite tests="1" failures="0" errors="0" skipped="0"/>"#).unwrap();
+    cluster.release_with("v1", "", &environments, &["--test-exit", "0", "--junit", junit.to_str().unwrap()]);
+    let (status, body) = cluster.deploy_to("staging", "v1", json!([]));
     assert_eq!(status, 201, "{body:#}");
     assert_eq!(cluster.outcome(body["id"].as_u64().unwrap())["status"], "succeeded");
-    let (status, body) = cluster.deploy_to("production", "v1", json!([{"rule": "freeze-window", "reason": " "}]));
-    assert_eq!(status, 200, "a no-op needs no override: {body:#}");
+
+    // Accepted before the freeze; it waits for its approval.
+    let (status, body) = cluster.deploy_to("production", "v1", json!([]));
+    assert_eq!(status, 201, "not frozen yet: {body:#}");
+    let id = body["id"].as_u64().unwrap();
+    assert_eq!(body["status"], "awaiting_approval", "{body:#}");
+
+    // The freeze begins; then the approval arrives.
+    let begins = utc.to_timestamp(start).unwrap();
+    while jiff::Timestamp::now() < begins + jiff::SignedDuration::from_secs(1) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let approver = cluster.token("alice", "approver");
+    let (status, body) =
+        cluster.call_as(&approver, "POST", &format!("/api/v1/deployments/{id}/approve"), Some(json!({})));
+    assert_eq!(status, 200, "{body:#}");
+    let outcome = cluster.outcome(id);
+    assert_ne!(outcome["status"], "succeeded", "{outcome:#}");
+    let reason = outcome["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("release-train cut"), "the window is named: {outcome:#}");
+    let events = cluster.events(id);
+    assert!(
+        !events.iter().any(|event| event["message"].as_str().is_some_and(|message| message.contains("% of traffic"))),
+        "no traffic moved: {events:#?}"
+    );
+    let (_, status) = cluster.call("GET", "/api/v1/environments/production", None);
+    assert!(status["active"].is_null(), "production runs nothing: {status:#}");
 }
 
 #[test]
@@ -809,7 +897,7 @@ fn each_role_and_scope_is_allowed_and_refused_over_the_api() {
     let (code, _, stderr) = cluster.cli(&["token", "revoke", &viewer_id]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(as_token(&viewer, "GET", "/api/v1/environments/staging", None).0, 401);
-    let (code, _, stderr) = cluster.cli(&["token", "create", "--role", "superuser"]);
+    let (code, _, stderr) = cluster.cli(&["token", "create", "--role", "superuser", "--name", "root"]);
     assert_eq!(code, 2, "{stderr}");
 }
 

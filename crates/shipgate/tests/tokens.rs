@@ -48,3 +48,63 @@ fn token_list_flags_tokens_broader_than_their_use() {
         "{stdout}"
     );
 }
+
+#[test]
+fn an_expired_token_is_refused_with_when_it_expired() {
+    let cluster = Cluster::start(None, 0);
+    let (status, body) =
+        cluster.call("POST", "/api/v1/tokens", Some(json!({"name": "short-lived", "role": "viewer", "expires": "1s"})));
+    assert_eq!(status, 201, "{body}");
+    let secret = body["token"].as_str().unwrap().to_owned();
+    let id = body["id"].as_str().unwrap().to_owned();
+    assert_eq!(cluster.call_as(&secret, "GET", "/api/v1/releases", None).0, 200, "valid before it expires");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let (status, body) = cluster.call_as(&secret, "GET", "/api/v1/releases", None);
+    assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")), "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains(&id) && message.contains("short-lived") && message.contains("expired at"), "{message}");
+    assert!(body["hint"].as_str().unwrap().contains("token create"), "{body}");
+
+    // The CLI shows the same.
+    let (code, _, stderr) = cluster.cli_as(&secret, &["status"]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("expired at"), "{stderr}");
+}
+
+#[test]
+fn a_ci_deployer_token_for_every_environment_is_flagged_by_its_id() {
+    let cluster = Cluster::start(None, 0);
+    let environments = format!("[environments.staging]\nlisten = \"{}\"\n", cluster.listen);
+    cluster.release_with("v1", "", &environments, &[]);
+    // Two tokens held by CI: one scoped to staging, one to every environment. CI deploys staging.
+    let (status, scoped) = cluster.call(
+        "POST",
+        "/api/v1/tokens",
+        Some(json!({"name": "ci", "role": "deployer", "environments": ["staging"], "expires": "30d"})),
+    );
+    assert_eq!(status, 201, "{scoped}");
+    let (status, broad) =
+        cluster.call("POST", "/api/v1/tokens", Some(json!({"name": "ci", "role": "deployer", "expires": "30d"})));
+    assert_eq!(status, 201, "{broad}");
+    let (status, body) = cluster.call_as(
+        broad["token"].as_str().unwrap(),
+        "POST",
+        "/api/v1/environments/staging/deployments",
+        Some(json!({"version": "v1"})),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(cluster.outcome(body["id"].as_u64().unwrap())["status"], "succeeded");
+
+    let (status, tokens) = cluster.call("GET", "/api/v1/tokens", None);
+    assert_eq!(status, 200, "{tokens}");
+    let findings = |id: &Value| -> Vec<String> {
+        let token = tokens.as_array().unwrap().iter().find(|token| token["id"] == *id).unwrap();
+        token["findings"].as_array().unwrap().iter().map(|f| f["message"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(
+        findings(&broad["id"]),
+        ["deployer token `ci` may deploy to every environment but deployed only to staging"],
+        "{tokens:#}"
+    );
+    assert_eq!(findings(&scoped["id"]), Vec::<String>::new(), "the scoped token of the same holder fits");
+}

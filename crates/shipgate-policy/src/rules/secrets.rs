@@ -55,23 +55,23 @@ pub(super) fn age(context: &Context<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-/// SG0605: literals in the spec that the scanner takes for credentials.
+/// SG0605: literals in the spec that the scanner takes for credentials, or that are values the
+/// server holds for the environment.
 pub(super) fn in_spec(context: &Context<'_>, out: &mut Vec<Finding>) {
     let Some(secrets) = &context.facts.secrets else { return };
     let Some(severity) = context.severity(&SECRET_IN_SPEC) else { return };
     for literal in &secrets.spec_literals {
         let mut subject = context.at(&[]);
         subject.line = u32::try_from(literal.line).ok();
+        let what = if literal.rule == crate::facts::STORED_VALUE_RULE {
+            format!("the value of a secret of `{}` at line {} ({})", context.env_name(), literal.line, literal.redacted)
+        } else {
+            format!("what looks like a credential at line {} (`{}`: {})", literal.line, literal.rule, literal.redacted)
+        };
         out.push(Finding::new(
             &SECRET_IN_SPEC,
             severity,
-            format!(
-                "`shipgate.toml` of release `{}` holds what looks like a credential at line {} (`{}`: {})",
-                context.version(),
-                literal.line,
-                literal.rule,
-                literal.redacted
-            ),
+            format!("`shipgate.toml` of release `{}` holds {what}", context.version()),
             "declare the name under `[secrets]`, set it with `shipgate secrets set ENV NAME`, remove the literal, rotate the credential and create a new release",
             subject,
         ));

@@ -118,6 +118,7 @@ fn facts(environment: &str, spec_text: &str) -> Facts {
         observed: None,
         residency: None,
         secrets: None,
+        flags: None,
     }
 }
 
@@ -207,6 +208,14 @@ const FLAG_OFF: &str =
     "[flags.new-checkout]\nvariants = { on = true, off = false }\ndefault = \"off\"\n\n[environments.staging]";
 const FLAG_ON: &str =
     "[flags.new-checkout]\nvariants = { on = true, off = false }\ndefault = \"on\"\n\n[environments.staging]";
+
+/// Production's run-time setting of `new-checkout`, for SG0306.
+fn flag_settings(setting: shipgate_flags::Setting) -> crate::FlagFacts {
+    crate::FlagFacts {
+        risky: false,
+        settings: std::collections::BTreeMap::from([("new-checkout".to_owned(), setting)]),
+    }
+}
 
 /// The line an image replaces in [`SPEC`].
 const PATH: &str = "path = \"target/release/hello\"";
@@ -510,6 +519,28 @@ fn cases() -> Vec<Case> {
                 "declare the name under `[secrets]`, set it with `shipgate secrets set ENV NAME`, remove the literal, rotate the credential and create a new release",
             )],
         ),
+        case(
+            "SG0605: a value the server holds for the environment, in the spec",
+            "staging",
+            &[],
+            |f| {
+                f.secrets = Some(SecretsFacts {
+                    stored: Default::default(),
+                    spec_literals: vec![SecretFinding {
+                        rule: "stored-secret".into(),
+                        path: "shipgate.toml".into(),
+                        line: 12,
+                        redacted: "[secret:DB_URL]".into(),
+                    }],
+                });
+            },
+            &[(
+                "SG0605",
+                Deny,
+                "`shipgate.toml` of release `1.4.2` holds the value of a secret of `staging` at line 12 ([secret:DB_URL])",
+                "declare the name under `[secrets]`, set it with `shipgate secrets set ENV NAME`, remove the literal, rotate the credential and create a new release",
+            )],
+        ),
         // --- SG0701 unsigned-release, SG0702 signature-mismatch -----------------------------------
         case(
             "SG0701: an unsigned release to production",
@@ -549,10 +580,25 @@ fn cases() -> Vec<Case> {
                 "SG0703",
                 Deny,
                 "`production` is frozen now: no deploys on Tuesdays until Wed 2026-03-04 00:00 (Europe/Berlin)",
-                "deploy after the freeze, or lift it for this deployment with `--override freeze-window --reason \"…\"` (recorded in the audit ledger)",
+                "deploy after the freeze, or lift it for this deployment with `--override freeze --reason \"…\"` (recorded in the audit ledger)",
             )],
         ),
         case("SG0703: staging is not frozen", "staging", FREEZE, no_change, &[]),
+        case(
+            "SG0703: staging's own allow_windows apply to staging",
+            "staging",
+            &[(
+                "listen = \"127.0.0.1:8080\"\n",
+                "listen = \"127.0.0.1:8080\"\nallow_windows = [ { days = [\"mon\"], after = \"09:00\", before = \"16:00\", reason = \"monday office hours\" } ]\n",
+            )],
+            no_change,
+            &[(
+                "SG0703",
+                Deny,
+                "`staging` takes deployments only inside its allowed windows (`monday office hours`, UTC), and now is outside them; the next opens Mon 2026-03-09 09:00 (UTC)",
+                "deploy inside an allowed window, or lift this for one deployment with `--override freeze --reason \"…\"` (recorded in the audit ledger)",
+            )],
+        ),
         // --- SG0501 migration-not-rehearsed ------------------------------------------------------
         case(
             "SG0501: migrations never rehearsed, production",
@@ -995,6 +1041,47 @@ fn cases() -> Vec<Case> {
             &[],
         ),
         case("SG0306 quiet: not risky", "production", &[("[environments.staging]", FLAG_ON)], no_change, &[]),
+        case(
+            "SG0306: `release create --risky` without a flag",
+            "production",
+            &[],
+            |f| f.flags = Some(crate::FlagFacts { risky: true, settings: Default::default() }),
+            &[(
+                "SG0306",
+                Deny,
+                "release `1.4.2` is marked risky (`release create --risky`) but declares no feature flag",
+                RISKY_HINT,
+            )],
+        ),
+        case(
+            "SG0306: the flag that starts off is already rolled out in production",
+            "production",
+            &[("name = \"hello\"\n", "name = \"hello\"\nrisky = true\n"), ("[environments.staging]", FLAG_OFF)],
+            |f| {
+                f.flags =
+                    Some(flag_settings(shipgate_flags::Setting::Rollout { variant: "on".into(), basis_points: 1000 }))
+            },
+            &[(
+                "SG0306",
+                Deny,
+                "release `1.4.2` is marked risky and its flags that start off are already on in `production`: `new-checkout` (`on` for 10% of targeting keys)",
+                "turn the flag off in `production` before deploying (`shipgate flags set production new-checkout --reset`, or `shipgate flags kill production new-checkout`), or put the change behind a new flag that starts off",
+            )],
+        ),
+        case(
+            "SG0306 quiet: the flag that starts off is killed in production",
+            "production",
+            &[("name = \"hello\"\n", "name = \"hello\"\nrisky = true\n"), ("[environments.staging]", FLAG_OFF)],
+            |f| f.flags = Some(flag_settings(shipgate_flags::Setting::Killed)),
+            &[],
+        ),
+        case(
+            "SG0306 quiet: the flag is forced to its false variant",
+            "production",
+            &[("name = \"hello\"\n", "name = \"hello\"\nrisky = true\n"), ("[environments.staging]", FLAG_OFF)],
+            |f| f.flags = Some(flag_settings(shipgate_flags::Setting::Variant { variant: "off".into() })),
+            &[],
+        ),
         // --- SG0302 missing-health-check ----------------------------------------------------------
         case(
             "SG0302: no health check, production",
@@ -1485,7 +1572,9 @@ fn every_implemented_rule_has_a_firing_case_and_the_others_never_fire() {
     let fired: BTreeSet<&str> = cases().iter().flat_map(|case| case.expected.iter().map(|(rule, ..)| *rule)).collect();
     // SG0707 judges tokens, not deployments: `tokens::least_privilege` has its own tests.
     // SG0305 is judged by the server at a deployment's end (`shipgate-server`'s checklist).
-    let judged_elsewhere = ["SG0707", "SG0305"];
+    // SG0704-SG0706 are enforced by the server: approvals are a state of the deployment, and who
+    // may deploy is decided by the API's authorization.
+    let judged_elsewhere = ["SG0707", "SG0305", "SG0704", "SG0705", "SG0706"];
     let implemented: BTreeSet<&str> = catalog::catalog()
         .iter()
         .filter(|rule| rule.implemented && !judged_elsewhere.contains(&rule.id))

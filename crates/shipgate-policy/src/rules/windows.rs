@@ -1,4 +1,10 @@
-//! SG0703: no deployment inside a `[windows] freeze`.
+//! SG0703: no deployment inside a `[windows] freeze`, nor outside an environment's
+//! `allow_windows`.
+//!
+//! The two apply to different environments: `[windows] freeze` is declared once for the app and
+//! names no environment, so it applies to the production environments (a freeze protects users;
+//! staging keeps rehearsing); an environment's `allow_windows` names that environment, so it
+//! applies there, whether or not it is production.
 
 use jiff::civil::{Date, DateTime, Time};
 use shipgate_spec::values::{Date as SpecDate, TimeOfDay, Weekday};
@@ -14,18 +20,28 @@ pub(super) fn freeze(context: &Context<'_>, out: &mut Vec<Finding>) {
     let allowed = context.environment.map(|env| env.allow_windows.as_slice()).unwrap_or_default();
     if !allowed.is_empty() && !inside_any(allowed, &windows.timezone, context.facts.now) {
         let names: Vec<String> = allowed.iter().map(|window| format!("`{}`", window.reason)).collect();
+        let opens = match next_opening(allowed, &windows.timezone, context.facts.now) {
+            Some(at) => {
+                format!("; the next opens {} ({})", at.strftime("%a %Y-%m-%d %H:%M"), windows.timezone.as_str())
+            }
+            None => String::new(),
+        };
         out.push(Finding::new(
             &FREEZE_WINDOW,
             severity,
             format!(
-                "`{}` takes deployments only inside its allowed windows ({}, {}), and now is outside them",
+                "`{}` takes deployments only inside its allowed windows ({}, {}), and now is outside them{opens}",
                 context.facts.environment,
                 names.join(", "),
                 windows.timezone.as_str()
             ),
-            "deploy inside an allowed window, or lift this for one deployment with `--override freeze-window --reason \"…\"` (recorded in the audit ledger)",
+            "deploy inside an allowed window, or lift this for one deployment with `--override freeze --reason \"…\"` (recorded in the audit ledger)",
             context.at_environment(Some("allow_windows")),
         ));
+        return;
+    }
+    // `[windows] freeze` names no environment: it guards the production ones.
+    if !context.production {
         return;
     }
     let Some((window, ends)) = active_freeze(windows, context.facts.now) else { return };
@@ -38,7 +54,7 @@ pub(super) fn freeze(context: &Context<'_>, out: &mut Vec<Finding>) {
         &FREEZE_WINDOW,
         severity,
         format!("`{}` is frozen now: {}{until}", context.facts.environment, window.reason),
-        "deploy after the freeze, or lift it for this deployment with `--override freeze-window --reason \"…\"` (recorded in the audit ledger)",
+        "deploy after the freeze, or lift it for this deployment with `--override freeze --reason \"…\"` (recorded in the audit ledger)",
         context.at(&["windows"]),
     ));
 }
@@ -53,6 +69,24 @@ pub fn active_freeze(windows: &Windows, now: jiff::Timestamp) -> Option<(&Freeze
 pub fn inside_any(windows: &[Freeze], zone: &shipgate_spec::values::TimeZoneName, now: jiff::Timestamp) -> bool {
     let local = zone.zone().to_datetime(now);
     windows.iter().any(|window| contains(window, local))
+}
+
+/// When one of the allowed `windows` next opens after `now` (local time, to the minute), looking
+/// up to eight days ahead; `None` when none opens that soon (e.g. only on dates far away).
+fn next_opening(
+    windows: &[Freeze],
+    zone: &shipgate_spec::values::TimeZoneName,
+    now: jiff::Timestamp,
+) -> Option<DateTime> {
+    let local = zone.zone().to_datetime(now);
+    let mut minute = local.date().to_datetime(Time::constant(local.hour(), local.minute(), 0, 0));
+    for _ in 0..(8 * 24 * 60) {
+        minute = minute.checked_add(jiff::SignedDuration::from_mins(1)).ok()?;
+        if windows.iter().any(|window| contains(window, minute)) {
+            return Some(minute);
+        }
+    }
+    None
 }
 
 fn weekday(date: Date) -> Weekday {

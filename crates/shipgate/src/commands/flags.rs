@@ -192,3 +192,67 @@ fn json_out(out: &Output, value: &Value) -> Result<ExitStatus, Failure> {
     out.data(&format!("{}\n", serde_json::to_string_pretty(value).unwrap_or_default()))?;
     Ok(ExitStatus::Success)
 }
+
+/// A release's evidence with `"risky": true` added when it was created with `--risky` (rule
+/// SG0306 reads it).
+pub fn mark_risky(evidence: Option<String>, risky: bool) -> Option<String> {
+    if !risky {
+        return evidence;
+    }
+    let mut value = evidence.as_deref().and_then(|text| serde_json::from_str::<Value>(text).ok()).unwrap_or(json!({}));
+    if let Some(object) = value.as_object_mut() {
+        object.insert("risky".to_owned(), Value::Bool(true));
+    }
+    Some(value.to_string())
+}
+
+/// Compiles every flag's targeting rule the way the server will (`shipgate validate`, and every
+/// command that loads the spec, such as `release create`): a rule that does not compile, or
+/// uses an operator the engine lacks, is a diagnostic at the rule in the file, so it never
+/// reaches a server, where it would answer `PARSE_ERROR`.
+pub fn check_targeting(bytes: &[u8], spec: shipgate_spec::Spec) -> Result<shipgate_spec::Spec, shipgate_spec::Report> {
+    let flags = spec
+        .flags
+        .iter()
+        .map(|(name, flag)| {
+            let flag = shipgate_flags::Flag {
+                variants: flag.variants.clone(),
+                default: flag.default.clone(),
+                targeting: flag.targeting.clone(),
+            };
+            (name.clone(), flag)
+        })
+        .collect();
+    let Err(errors) = shipgate_flags::FlagSet::new(flags) else { return Ok(spec) };
+    let source = String::from_utf8_lossy(bytes).into_owned();
+    let document = toml_edit::Document::parse(source.as_str()).ok();
+    let mut diagnostics: Vec<shipgate_spec::Diagnostic> = errors
+        .iter()
+        .map(|error| {
+            let name = match error {
+                shipgate_flags::DefinitionError::Targeting { flag, .. }
+                | shipgate_flags::DefinitionError::TargetingNotObject { flag }
+                | shipgate_flags::DefinitionError::NoVariants { flag }
+                | shipgate_flags::DefinitionError::UnknownDefault { flag, .. }
+                | shipgate_flags::DefinitionError::BadVariant { flag, .. }
+                | shipgate_flags::DefinitionError::MixedVariants { flag, .. } => flag.as_str(),
+            };
+            let span = document.as_ref().and_then(|document| targeting_span(document, name)).unwrap_or(0..0);
+            shipgate_spec::Diagnostic::new(shipgate_spec::Code::InvalidValue, span, error.to_string()).with_hint(
+                "write JsonLogic with flagd's operators (`fractional`, `sem_ver`, `starts_with`, `ends_with`), one operator per object, e.g. `{ if = [{ ends_with = [{ var = \"email\" }, \"@example.com\"] }, \"on\", null] }`",
+            )
+        })
+        .collect();
+    diagnostics.sort_by_key(|diagnostic| diagnostic.span.start);
+    Err(shipgate_spec::Report { source, diagnostics })
+}
+
+/// The byte range of `[flags.NAME] targeting` (or of the flag, or of `[flags]`) in the file.
+fn targeting_span(document: &toml_edit::Document<&str>, name: &str) -> Option<std::ops::Range<usize>> {
+    let flags = document.as_table().get("flags")?;
+    let Some(flag) = flags.as_table_like().and_then(|table| table.get(name)) else { return flags.span() };
+    match flag.as_table_like().and_then(|table| table.get("targeting")) {
+        Some(targeting) => targeting.span().or_else(|| flag.span()),
+        None => flag.span(),
+    }
+}

@@ -70,6 +70,12 @@ pub struct CreateArgs {
     pub no_tests: bool,
     #[command(flatten)]
     pub signing: SignArgs,
+    /// Attach a signature made elsewhere (CI) with the `minisign` tool instead of signing
+    /// here: a `.minisig` over the artifact's digest text, e.g. `echo "sha256:$(sha256sum
+    /// app.tar.gz | cut -d' ' -f1)" > digest.txt; minisign -S -s ci.key -m digest.txt`. It must
+    /// verify with a key in `[artifact] trusted_keys`, else the release is refused.
+    #[arg(long, value_name = "FILE", conflicts_with = "sign")]
+    pub signature: Option<PathBuf>,
     /// A scanner's SARIF 2.1.0 log about this release (repeatable): its results are kept with
     /// the release, and the gates judge them (SG0110: an `error` result refuses production).
     /// `shipgate pipeline run` passes its scanners' logs.
@@ -79,6 +85,10 @@ pub struct CreateArgs {
     /// it; the post-deployment checklist looks for it. `shipgate pipeline run` writes one.
     #[arg(long, value_name = "FILE")]
     pub changelog: Option<PathBuf>,
+    /// This release holds a risky change (like `[app] risky = true`, for this release only):
+    /// recorded in its evidence; the gates (SG0306) then require a flag that starts off.
+    #[arg(long)]
+    pub risky: bool,
 }
 
 /// How a release is signed; shared by `release create` and `pipeline run`.
@@ -219,6 +229,46 @@ fn sign_release(
     let signature = shipgate_sign::sign_digest(key, digest, &trusted, "signature from shipgate secret key")
         .map_err(super::keys::sign_failure)?;
     Ok(serde_json::json!({"key_id": key.key_id().to_string(), "minisig": signature.to_text()}))
+}
+
+/// A refusal (exit 1): the input is well-formed, but shipgate will not accept it.
+fn refused(error: impl Into<anyhow::Error>) -> Failure {
+    Failure { status: crate::exit::ExitStatus::Refused, error: error.into(), hint: None }
+}
+
+/// A signature made elsewhere (`--signature FILE`, e.g. by `minisign -S` in CI), as the evidence
+/// keeps it, after checking that it verifies over `digest` with a trusted key: a release nobody
+/// would accept is never created.
+fn attached_signature(
+    path: &std::path::Path,
+    spec: &shipgate_spec::Spec,
+    digest: &str,
+) -> Result<serde_json::Value, Failure> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the signature `{}`", path.display()))
+        .map_err(Failure::usage)?;
+    let trusted = shipgate_sign::PublicKey::parse_all(&spec.artifact.trusted_keys);
+    if trusted.is_empty() {
+        return Err(refused(anyhow!(
+            "`{}` cannot be checked: shipgate.toml's `[artifact] trusted_keys` is empty",
+            path.display()
+        ))
+        .hint("add the signer's public key (the second line of its `.pub` file) to `[artifact] trusted_keys`"));
+    }
+    match shipgate_sign::verify_digest_with_any(&trusted, digest, &text) {
+        Ok((_, verified)) => Ok(serde_json::json!({"key_id": verified.key_id.to_string(), "minisig": text})),
+        Err(error) => {
+            let hint = format!(
+                "sign the digest text with a trusted key: `echo {digest} > digest.txt; minisign -S -s KEY -m digest.txt`, \
+                 then pass `--signature digest.txt.minisig`; or add the signer's public key to `[artifact] trusted_keys`"
+            );
+            Err(refused(anyhow::Error::new(error).context(format!(
+                "the signature `{}` does not verify over {digest} with a trusted key",
+                path.display()
+            )))
+            .hint(hint))
+        }
+    }
 }
 
 /// The secret scan of the release: the source at its commit (`git archive`, when shipgate.toml
@@ -423,10 +473,13 @@ fn create(store_args: &StoreArgs, args: &CreateArgs, out: &Output) -> Result<Exi
     // The stored copy is what instances run, so that is what is scanned.
     let stored = shipgate_artifact::stored_path(&artifacts_root, &artifact.digest);
     let secrets = secret_scan(&spec, &folder, source_commit.as_deref(), &stored, out)?;
-    let signature = signing_key
-        .as_ref()
-        .map(|key| sign_release(key, spec.app.name.as_str(), &args.version, &artifact.digest))
-        .transpose()?;
+    let signature = match &args.signature {
+        Some(path) => Some(attached_signature(path, &spec, &artifact.digest)?),
+        None => signing_key
+            .as_ref()
+            .map(|key| sign_release(key, spec.app.name.as_str(), &args.version, &artifact.digest))
+            .transpose()?,
+    };
     let row = ReleaseRow {
         version: args.version.clone(),
         digest: artifact.digest.clone(),
@@ -444,6 +497,7 @@ fn create(store_args: &StoreArgs, args: &CreateArgs, out: &Output) -> Result<Exi
             scanners.as_ref(),
         ),
     };
+    let row = ReleaseRow { evidence: super::flags::mark_risky(row.evidence, args.risky), ..row };
     let outcome = ledger.store().transact(|tx| {
         if let Some(existing) = tx.release(&row.version)? {
             return Err(CreateError::Taken(Box::new(existing)));

@@ -57,8 +57,11 @@ pub struct CreateTokenArgs {
     /// How long the token is valid, e.g. `30d`. Default: it never expires.
     #[arg(long, value_name = "DURATION")]
     pub expires: Option<String>,
-    /// A name that says who or what uses it, e.g. `ci-staging`.
-    #[arg(long, default_value = "token")]
+    /// Who holds the token: a person (`alice`) or a machine (`ci-staging`). Letters, digits,
+    /// `-`, `_`, `.`, `@`; at most 64. The name is the identity: the ledger records it as the
+    /// actor, and every token with one name is one person for approvals (the author's second
+    /// token cannot approve the author's deployment; one person counts once).
+    #[arg(long)]
     pub name: String,
     #[command(flatten)]
     pub connect: ConnectArgs,

@@ -13,7 +13,7 @@ use crate::render;
 pub fn run(args: &ValidateArgs, out: &Output) -> Result<ExitStatus, Failure> {
     let bytes = read_spec(&args.file)?;
     let display_path = args.file.display().to_string();
-    match shipgate_spec::parse(&bytes) {
+    match shipgate_spec::parse(&bytes).and_then(|spec| super::flags::check_targeting(&bytes, spec)) {
         Ok(spec) if !shipgate_policy::unknown_policy_keys(&spec.policy).is_empty() => {
             unknown_rules(&display_path, &bytes, &spec, args.format, out)
         }
@@ -119,7 +119,8 @@ pub struct LoadedSpec {
 /// `shipgate validate`, which shows them all.
 pub fn load_spec(path: &Path) -> Result<LoadedSpec, Failure> {
     let bytes = read_spec(path)?;
-    let spec = shipgate_spec::parse(&bytes).map_err(|report| {
+    let parsed = shipgate_spec::parse(&bytes).and_then(|spec| super::flags::check_targeting(&bytes, spec));
+    let spec = parsed.map_err(|report| {
         Failure::usage(anyhow::anyhow!("`{}` is not valid ({} problems)", path.display(), report.diagnostics.len()))
             .hint(format!("run `shipgate validate --file {}` to see them", path.display()))
     })?;

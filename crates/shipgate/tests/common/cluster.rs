@@ -36,6 +36,8 @@ pub struct Cluster {
     pub delay_ms: u64,
     /// Extra environment of the server (the app database's URL for migrations).
     pub server_env: Vec<(String, String)>,
+    /// Extra arguments of `shipgate server` (e.g. `--secrets-key-file`), from its next start.
+    pub server_args: Vec<String>,
     /// Where the agent serves Prometheus metrics.
     pub agent_metrics: SocketAddr,
     /// The public key of `signing.key`, which signs every release `release_with` creates
@@ -90,6 +92,7 @@ impl Cluster {
             database,
             delay_ms,
             server_env,
+            server_args: Vec::new(),
             agent_metrics,
             public_key,
         };
@@ -118,6 +121,7 @@ impl Cluster {
             .arg(self.path("data"))
             .arg("--agent-socket")
             .arg(self.path("agent/control.sock"))
+            .args(&self.server_args)
             .env("NO_COLOR", "1")
             .env("SHIPGATE_STEP_DELAY_MS", self.delay_ms.to_string())
             .envs(self.server_env.iter().map(|(key, value)| (key.as_str(), value.as_str())))
