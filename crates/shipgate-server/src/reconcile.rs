@@ -10,6 +10,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use serde_json::json;
+use shipgate_agent::api::InstanceStatus;
 use shipgate_ledger::NewEntry;
 use tokio::time::Instant;
 
@@ -21,14 +22,32 @@ pub async fn run(executor: Executor, grace: Duration, interval: Duration) {
     let mut unowned_since: HashMap<String, Instant> = HashMap::new();
     let mut refused: Option<BTreeSet<String>> = None;
     loop {
-        if let Err(error) = pass(&executor, grace, &mut unowned_since).await {
-            tracing::warn!("reconciling instances failed: {error}");
-        }
-        if let Err(error) = record_refusals(&executor, &mut refused).await {
-            tracing::warn!("recording refused artifacts failed: {error}");
+        // One snapshot of the store and one of the agent per round, for both checks.
+        match snapshot(&executor).await {
+            Ok(None) => {}
+            Ok(Some((settled, instances))) => {
+                if let Err(error) = pass(&executor, grace, &mut unowned_since, &settled, &instances).await {
+                    tracing::warn!("reconciling instances failed: {error}");
+                }
+                if let Err(error) = record_refusals(&executor, &mut refused, &settled, &instances).await {
+                    tracing::warn!("recording refused artifacts failed: {error}");
+                }
+            }
+            Err(error) => tracing::warn!("reconciling instances failed: {error}"),
         }
         tokio::time::sleep(interval).await;
     }
+}
+
+/// The store's settled state and the agent's instances; `None` before any release exists (no
+/// instance can be the server's then).
+async fn snapshot(executor: &Executor) -> Result<Option<(Settled, Vec<InstanceStatus>)>, String> {
+    let settled = settled(executor).await?;
+    if settled.releases.is_empty() {
+        return Ok(None);
+    }
+    let instances = executor.agent.instances().await.map_err(|error| error.to_string())?;
+    Ok(Some((settled, instances)))
 }
 
 /// How the agent's `last_exit` begins when it refused to start an instance because its artifact
@@ -39,10 +58,14 @@ const TAMPERED: &str = "artifact verification failed:";
 /// refused to restart because its artifact no longer verifies: the agent marks it `crashloop`
 /// on its own, with no deployment step to notice. Once per instance: the instances already
 /// recorded are read from the ledger the first time (so a restarted server does not repeat them).
-async fn record_refusals(executor: &Executor, recorded: &mut Option<BTreeSet<String>>) -> Result<(), String> {
-    let instances = executor.agent.instances().await.map_err(|error| error.to_string())?;
+async fn record_refusals(
+    executor: &Executor,
+    recorded: &mut Option<BTreeSet<String>>,
+    Settled { environments, releases, .. }: &Settled,
+    instances: &[InstanceStatus],
+) -> Result<(), String> {
     let refused: Vec<_> = instances
-        .into_iter()
+        .iter()
         .filter(|instance| {
             instance.state == shipgate_agent::api::InstanceState::Crashloop
                 && instance.last_exit.as_deref().is_some_and(|exit| exit.starts_with(TAMPERED))
@@ -64,7 +87,6 @@ async fn record_refusals(executor: &Executor, recorded: &mut Option<BTreeSet<Str
         *recorded = Some(entries.into_iter().map(|entry| entry.subject).collect());
     }
     let Some(recorded) = recorded.as_mut() else { return Ok(()) };
-    let Settled { environments, releases, .. } = settled(executor).await?;
     for instance in refused {
         let subject = format!("instance/{}", instance.id);
         if recorded.contains(&subject) {
@@ -127,12 +149,12 @@ async fn pass(
     executor: &Executor,
     grace: Duration,
     unowned_since: &mut HashMap<String, Instant>,
+    Settled { environments, in_flight, releases }: &Settled,
+    instances: &[InstanceStatus],
 ) -> Result<(), String> {
-    let Settled { environments, in_flight, releases } = settled(executor).await?;
     let Some(spec) = releases.last().and_then(|release| shipgate_spec::parse_str(&release.spec).ok()) else {
         return Ok(());
     };
-    let instances = executor.agent.instances().await.map_err(|error| error.to_string())?;
     let now_text = now();
     let mut seen = BTreeSet::new();
     for environment in environments.iter().filter(|row| !in_flight.contains(&row.name)) {

@@ -632,20 +632,9 @@ fn the_ledger_api_filters_pages_scopes_verifies_and_signs_on_postgresql() {
     let id = cluster.deploy("v1");
     assert_eq!(cluster.outcome(id)["status"], "succeeded");
     let viewer = cluster.token("val", "viewer");
-    let (status, body) = cluster.call(
-        "POST",
-        "/api/v1/tokens",
-        Some(json!({"name": "prod-only", "role": "viewer", "environments": ["production"]})),
-    );
-    assert_eq!(status, 201, "{body}");
-    let scoped = body["token"].as_str().unwrap().to_owned();
-    let (status, body) = cluster.call(
-        "POST",
-        "/api/v1/tokens",
-        Some(json!({"name": "flagd", "role": "flags", "environments": ["staging"]})),
-    );
-    assert_eq!(status, 201, "{body}");
-    let flags = body["token"].as_str().unwrap().to_owned();
+    let token = |request: Value| cluster.token_with(request)["token"].as_str().unwrap().to_owned();
+    let scoped = token(json!({"name": "prod-only", "role": "viewer", "environments": ["production"]}));
+    let flags = token(json!({"name": "flagd", "role": "flags", "environments": ["staging"]}));
     let entries = |token: &str, query: &str| -> Value {
         let (status, body) = cluster.call_as(token, "GET", &format!("/api/v1/ledger{query}"), None);
         assert_eq!(status, 200, "{query}: {body}");

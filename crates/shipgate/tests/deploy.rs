@@ -743,12 +743,8 @@ fn a_freeze_refuses_production_naming_the_window_and_its_end_until_an_override_w
     assert!(stderr.contains(&expected), "expected {expected:?} in:\n{stderr}");
 
     // Only a token with the `override` permission may lift it.
-    let (status, ci) = cluster.call(
-        "POST",
-        "/api/v1/tokens",
-        Some(json!({"name": "ci", "role": "deployer", "environments": ["production"], "expires": "1d"})),
-    );
-    assert_eq!(status, 201, "{ci}");
+    let ci =
+        cluster.token_with(json!({"name": "ci", "role": "deployer", "environments": ["production"], "expires": "1d"}));
     let (status, body) = cluster.call_as(
         ci["token"].as_str().unwrap(),
         "POST",

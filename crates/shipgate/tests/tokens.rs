@@ -52,9 +52,7 @@ fn token_list_flags_tokens_broader_than_their_use() {
 #[test]
 fn an_expired_token_is_refused_with_when_it_expired() {
     let cluster = Cluster::start(None, 0);
-    let (status, body) =
-        cluster.call("POST", "/api/v1/tokens", Some(json!({"name": "short-lived", "role": "viewer", "expires": "1s"})));
-    assert_eq!(status, 201, "{body}");
+    let body = cluster.token_with(json!({"name": "short-lived", "role": "viewer", "expires": "1s"}));
     let secret = body["token"].as_str().unwrap().to_owned();
     let id = body["id"].as_str().unwrap().to_owned();
     assert_eq!(cluster.call_as(&secret, "GET", "/api/v1/releases", None).0, 200, "valid before it expires");
@@ -77,15 +75,9 @@ fn a_ci_deployer_token_for_every_environment_is_flagged_by_its_id() {
     let environments = format!("[environments.staging]\nlisten = \"{}\"\n", cluster.listen);
     cluster.release_with("v1", "", &environments, &[]);
     // Two tokens held by CI: one scoped to staging, one to every environment. CI deploys staging.
-    let (status, scoped) = cluster.call(
-        "POST",
-        "/api/v1/tokens",
-        Some(json!({"name": "ci", "role": "deployer", "environments": ["staging"], "expires": "30d"})),
-    );
-    assert_eq!(status, 201, "{scoped}");
-    let (status, broad) =
-        cluster.call("POST", "/api/v1/tokens", Some(json!({"name": "ci", "role": "deployer", "expires": "30d"})));
-    assert_eq!(status, 201, "{broad}");
+    let scoped =
+        cluster.token_with(json!({"name": "ci", "role": "deployer", "environments": ["staging"], "expires": "30d"}));
+    let broad = cluster.token_with(json!({"name": "ci", "role": "deployer", "expires": "30d"}));
     let (status, body) = cluster.call_as(
         broad["token"].as_str().unwrap(),
         "POST",

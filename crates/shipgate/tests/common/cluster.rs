@@ -379,9 +379,15 @@ impl Cluster {
 
     /// Creates a token with `role` and returns its secret.
     pub fn token(&self, name: &str, role: &str) -> String {
-        let (status, body) = self.call("POST", "/api/v1/tokens", Some(json!({"name": name, "role": role})));
+        self.token_with(json!({"name": name, "role": role}))["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates a token from `request` (name, role, environments, expires) and returns the answer:
+    /// its `id` and its secret `token`.
+    pub fn token_with(&self, request: Value) -> Value {
+        let (status, body) = self.call("POST", "/api/v1/tokens", Some(request));
         assert_eq!(status, 201, "{body}");
-        body["token"].as_str().unwrap().to_owned()
+        body
     }
 
     /// Runs the CLI against this cluster's server with `token`.
